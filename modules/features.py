@@ -23,35 +23,34 @@ NUMERIC_BUCKETS = 20
 
 # Small fixed integer domains, one-hot encoded: name -> (min, max) inclusive.
 BOUNDED_INT_FEATURES = {
-        "trip_start_hour": (0, 23),
-        "trip_start_day": (1, 7),
-        "trip_start_month": (1, 12),
+    "trip_start_hour": (0, 23),
+    "trip_start_day": (1, 7),
+    "trip_start_month": (1, 12),
 }
 
 # Integer codes with no numeric meaning (areas, census tracts): vocabulary of
 # the most frequent values, one-hot, with one out-of-vocabulary bucket.
 INT_CATEGORICAL_FEATURES = {
-        "pickup_community_area": 80,
-        "dropoff_community_area": 80,
-        "pickup_census_tract": 120,
-        "dropoff_census_tract": 120,
+    "pickup_community_area": 80,
+    "dropoff_community_area": 80,
+    "dropoff_census_tract": 120,
 }
 
 # Strings: vocabulary of the most frequent values, one-hot, plus an OOV bucket.
 STRING_CATEGORICAL_FEATURES = {
-        "payment_type": 10,
-        "company": 60,
+    "payment_type": 10,
+    "company": 60,
 }
 
 # In the raw data and schema but not model inputs (lat/lon duplicate the
 # community areas in this dataset; the timestamp would leak the split by time).
 UNUSED_RAW_FEATURES = [
-        "trip_start_timestamp",
+    "trip_start_timestamp",
     "pickup_census_tract",  # blank in all but one row of the bundled sample
-        "pickup_latitude",
-        "pickup_longitude",
-        "dropoff_latitude",
-        "dropoff_longitude",
+    "pickup_latitude",
+    "pickup_longitude",
+    "dropoff_latitude",
+    "dropoff_longitude",
 ]
 
 MISSING_STRING = ""
@@ -101,3 +100,24 @@ def missing_value(feature: str):
     """The sentinel that stands for 'no value' for this feature."""
     return {"float": MISSING_FLOAT, "int": MISSING_INT,
                     "string": MISSING_STRING}[raw_dtype(feature)]
+
+
+def bucket_name(feature: str) -> str:
+    """Transformed name of a numeric feature's one-hot quantile bucket."""
+    return feature + "_bucket_xf"
+
+
+def transformed_input_widths() -> dict[str, int]:
+    """Model inputs after Transform: name -> width of the dense float vector.
+
+    The order is the model's concatenation order; the Quantizer and TFLite
+    clients rely only on the names.
+    """
+    widths = {}
+    for feature in LOG_NUMERIC_FEATURES:
+        widths[transformed_name(feature)] = 1
+        widths[bucket_name(feature)] = NUMERIC_BUCKETS
+    for feature in (list(BOUNDED_INT_FEATURES) + list(INT_CATEGORICAL_FEATURES)
+                    + list(STRING_CATEGORICAL_FEATURES)):
+        widths[transformed_name(feature)] = one_hot_depth(feature)
+    return widths

@@ -1,0 +1,73 @@
+"""Transform's `preprocessing_fn`: raw taxi columns -> dense float model inputs.
+
+Every model input leaves here as a dense float32 matrix (z-scores and one-hot
+vectors), so the Trainer's core model is a plain MLP and the TFLite variants the
+Quantizer builds need no lookup tables or string ops.
+"""
+import tensorflow as tf
+import tensorflow_transform as tft
+
+from modules import features
+
+
+def _densify(values, default):
+    """A [batch, 1] sparse (VarLen) column -> dense [batch], blanks -> `default`."""
+    if isinstance(values, tf.sparse.SparseTensor):
+        values = tf.sparse.to_dense(
+            tf.SparseTensor(values.indices, values.values,
+                            [values.dense_shape[0], 1]),
+            default_value=default)
+    return tf.reshape(values, [-1])
+
+
+def _one_hot(ids, depth):
+    return tf.one_hot(tf.cast(ids, tf.int64), depth, dtype=tf.float32)
+
+
+def preprocessing_fn(inputs, custom_config=None):
+    """TFT entry point (referenced by the pipeline as a dotted path).
+
+    `custom_config` carries only the pipeline's code version (a cache key).
+    """
+    del custom_config
+    outputs = {}
+
+    for name in features.LOG_NUMERIC_FEATURES:
+        raw = tf.cast(_densify(inputs[name], tf.constant(0, inputs[name].dtype)),
+                      tf.float32)
+        logged = tf.math.log1p(tf.maximum(raw, 0.0))
+        outputs[features.transformed_name(name)] = tf.reshape(
+            tft.scale_to_z_score(logged), [-1, 1])
+        buckets = tft.bucketize(logged, features.NUMERIC_BUCKETS)
+        outputs[features.bucket_name(name)] = _one_hot(
+            buckets, features.NUMERIC_BUCKETS)
+
+    for name, (low, high) in features.BOUNDED_INT_FEATURES.items():
+        value = _densify(inputs[name], tf.constant(features.MISSING_INT, tf.int64))
+        # Out-of-domain values (ExampleValidator should have stopped them)
+        # become an all-zero vector rather than a wrong category.
+        outputs[features.transformed_name(name)] = _one_hot(
+            value - low, high - low + 1)
+
+    for name, top_k in features.INT_CATEGORICAL_FEATURES.items():
+        value = _densify(inputs[name], tf.constant(features.MISSING_INT, tf.int64))
+        ids = tft.compute_and_apply_vocabulary(
+            tf.strings.as_string(value), top_k=top_k,
+            num_oov_buckets=features.OOV_BUCKETS, vocab_filename=name)
+        outputs[features.transformed_name(name)] = _one_hot(
+            ids, features.one_hot_depth(name))
+
+    for name, top_k in features.STRING_CATEGORICAL_FEATURES.items():
+        value = _densify(inputs[name], features.MISSING_STRING)
+        ids = tft.compute_and_apply_vocabulary(
+            value, top_k=top_k, num_oov_buckets=features.OOV_BUCKETS,
+            vocab_filename=name)
+        outputs[features.transformed_name(name)] = _one_hot(
+            ids, features.one_hot_depth(name))
+
+    if features.TIPS in inputs:  # absent at serving time
+        tips = _densify(inputs[features.TIPS], 0.0)
+        fare = _densify(inputs[features.FARE], 0.0)
+        outputs[features.LABEL_KEY] = tf.cast(
+            tips > features.BIG_TIP_FRACTION * fare, tf.int64)
+    return outputs

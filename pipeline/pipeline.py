@@ -1,0 +1,154 @@
+"""`create_pipeline`: the one DAG every runner (local Beam, Kubeflow) uses.
+
+CsvExampleGen -> StatisticsGen -> ImportSchemaGen|SchemaGen -> ExampleValidator
+-> AnomalyGate -> Transform -> Trainer -> baseline Resolver -> Evaluator
+-> [blessed] Quantizer -> Pusher.
+"""
+import tensorflow_model_analysis as tfma
+from tfx import v1 as tfx
+from tfx.dsl.components.base import executor_spec
+
+from components.anomaly_gate import AnomalyGate
+from components.baseline_resolver import LatestBlessedBaselineStrategy
+from components.pusher import AtomicPusherExecutor
+from components.quantizer import Quantizer
+from modules import features
+from modules.model import PROBABILITY_OUTPUT
+from pipeline.configs import PipelineConfig, code_version
+
+PREPROCESSING_FN = "modules.preprocessing.preprocessing_fn"
+RUN_FN = "modules.trainer.run_fn"
+
+
+def make_eval_config(config: PipelineConfig) -> tfma.EvalConfig:
+    """AUC/accuracy floors plus 'no worse than the latest blessed model'.
+
+    Gates apply to the overall slice only (`per_slice_thresholds`; a plain
+    `threshold` would gate every slice, and cash rides have almost no big
+    tippers, so their AUC is noise). Per-slice metrics are reported, not gated.
+    """
+    overall = [tfma.SlicingSpec()]
+    auc_threshold = tfma.MetricThreshold(
+        value_threshold=tfma.GenericValueThreshold(
+            lower_bound={"value": config.min_auc}),
+        # Skipped automatically on the first run (no baseline yet).
+        change_threshold=tfma.GenericChangeThreshold(
+            direction=tfma.MetricDirection.HIGHER_IS_BETTER,
+            absolute={"value": -config.max_auc_regression}))
+    accuracy_threshold = tfma.MetricThreshold(
+        value_threshold=tfma.GenericValueThreshold(
+            lower_bound={"value": config.min_accuracy}))
+    return tfma.EvalConfig(
+        model_specs=[tfma.ModelSpec(
+            signature_name="serving_tf_example",
+            preprocessing_function_names=["transform_features"],
+            label_key=features.LABEL_KEY,
+            prediction_key=PROBABILITY_OUTPUT)],
+        slicing_specs=[tfma.SlicingSpec()] + [
+            tfma.SlicingSpec(feature_keys=[key])
+            for key in features.SLICE_FEATURES],
+        metrics_specs=[tfma.MetricsSpec(metrics=[
+            tfma.MetricConfig(class_name="ExampleCount"),
+            tfma.MetricConfig(
+                class_name="AUC",
+                per_slice_thresholds=[tfma.PerSliceMetricThreshold(
+                    slicing_specs=overall, threshold=auc_threshold)]),
+            tfma.MetricConfig(
+                class_name="BinaryAccuracy",
+                per_slice_thresholds=[tfma.PerSliceMetricThreshold(
+                    slicing_specs=overall, threshold=accuracy_threshold)]),
+            tfma.MetricConfig(class_name="Calibration"),
+            tfma.MetricConfig(class_name="CalibrationPlot"),
+            tfma.MetricConfig(class_name="MeanLabel"),
+            tfma.MetricConfig(class_name="MeanPrediction"),
+            tfma.MetricConfig(class_name="Precision"),
+            tfma.MetricConfig(class_name="Recall"),
+        ])])
+
+
+def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
+    """Builds the pipeline; runners only choose where it runs."""
+    example_gen = tfx.components.CsvExampleGen(
+        input_base=config.data_root,
+        # Newest `span-N` folder by default: a new day of data is a new span.
+        input_config=tfx.proto.Input(splits=[
+            tfx.proto.Input.Split(name="single_split", pattern="span-{SPAN}/*")]),
+        output_config=tfx.proto.Output(split_config=tfx.proto.SplitConfig(
+            splits=[tfx.proto.SplitConfig.Split(name="train", hash_buckets=4),
+                    tfx.proto.SplitConfig.Split(name="eval", hash_buckets=1)])))
+    statistics_gen = tfx.components.StatisticsGen(
+        examples=example_gen.outputs["examples"])
+    if config.schema_path:
+        schema_gen = tfx.components.ImportSchemaGen(
+            schema_file=config.schema_path)
+    else:
+        schema_gen = tfx.components.SchemaGen(
+            statistics=statistics_gen.outputs["statistics"],
+            infer_feature_shape=False)
+    example_validator = tfx.components.ExampleValidator(
+        statistics=statistics_gen.outputs["statistics"],
+        schema=schema_gen.outputs["schema"])
+    anomaly_gate = AnomalyGate(
+        anomalies=example_validator.outputs["anomalies"])
+
+    version = code_version()
+    transform = tfx.components.Transform(
+        examples=example_gen.outputs["examples"],
+        schema=schema_gen.outputs["schema"],
+        preprocessing_fn=PREPROCESSING_FN,
+        custom_config={"code_version": version},
+        # StatisticsGen already profiled the data; skip Transform's own pass.
+        disable_statistics=True)
+    transform.add_upstream_node(anomaly_gate)  # no training on bad data
+
+    trainer = tfx.components.Trainer(
+        run_fn=RUN_FN,
+        examples=transform.outputs["transformed_examples"],
+        transform_graph=transform.outputs["transform_graph"],
+        schema=schema_gen.outputs["schema"],
+        train_args=tfx.proto.TrainArgs(num_steps=config.train_steps),
+        eval_args=tfx.proto.EvalArgs(num_steps=config.eval_steps),
+        custom_config={**config.trainer_options, "code_version": version})
+
+    baseline = tfx.dsl.Resolver(
+        strategy_class=LatestBlessedBaselineStrategy,
+        candidate=trainer.outputs["model"],
+        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+        model_blessing=tfx.dsl.Channel(
+            type=tfx.types.standard_artifacts.ModelBlessing),
+    ).with_id("latest_blessed_model_resolver")
+
+    evaluator = tfx.components.Evaluator(
+        examples=example_gen.outputs["examples"],
+        model=trainer.outputs["model"],
+        baseline_model=baseline.outputs["model"],
+        eval_config=make_eval_config(config))
+
+    with tfx.dsl.Cond(evaluator.outputs["blessing"].future()[0]
+                      .custom_property("blessed") == 1):
+        quantizer = Quantizer(
+            model=trainer.outputs["model"],
+            examples=transform.outputs["transformed_examples"],
+            label_key=features.LABEL_KEY,
+            max_auc_drop=config.quantization_max_auc_drop,
+            # 1000 real rows cover the feature tails; 200 clipped outliers.
+            calibration_examples=1000)
+        pusher = tfx.components.Pusher(
+            model=quantizer.outputs["quantized_model"],
+            push_destination=tfx.proto.PushDestination(
+                filesystem=tfx.proto.PushDestination.Filesystem(
+                    base_directory=f"{config.serving_dir}/{config.model_name}")),
+            custom_executor_spec=executor_spec.ExecutorClassSpec(
+                AtomicPusherExecutor))
+
+    return tfx.dsl.Pipeline(
+        pipeline_name=config.pipeline_name,
+        pipeline_root=config.pipeline_root,
+        components=[example_gen, statistics_gen, schema_gen, example_validator,
+                    anomaly_gate, transform, trainer, baseline, evaluator,
+                    quantizer, pusher],
+        enable_cache=config.enable_cache,
+        metadata_connection_config=(
+            tfx.orchestration.metadata.sqlite_metadata_connection_config(
+                config.metadata_path)),
+        beam_pipeline_args=config.beam_pipeline_args)

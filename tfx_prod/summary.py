@@ -1,0 +1,138 @@
+"""What a run produced, read back from ML Metadata and the artifacts.
+
+`collect` returns a plain dict (also written as --summary-json, the contract
+benchmarks/ reads); `render` turns it into the text a person reads.
+"""
+import json
+import os
+from typing import Any, Optional
+
+from ml_metadata import metadata_store
+from ml_metadata.proto import metadata_store_pb2
+
+_OUTPUT_EVENTS = (metadata_store_pb2.Event.OUTPUT,
+                  metadata_store_pb2.Event.DECLARED_OUTPUT)
+
+
+def _store(metadata_path: str) -> metadata_store.MetadataStore:
+    config = metadata_store_pb2.ConnectionConfig()
+    config.sqlite.filename_uri = metadata_path
+    config.sqlite.connection_mode = (
+        metadata_store_pb2.SqliteMetadataSourceConfig.READONLY)
+    return metadata_store.MetadataStore(config)
+
+
+def _outputs(store, execution_id: int) -> dict[str, list]:
+    """Output artifacts of one execution, keyed by output name."""
+    events = [e for e in store.get_events_by_execution_ids([execution_id])
+              if e.type in _OUTPUT_EVENTS]
+    artifacts = {a.id: a for a in store.get_artifacts_by_id(
+        [e.artifact_id for e in events])}
+    outputs: dict[str, list] = {}
+    for event in events:
+        key = event.path.steps[0].key if event.path.steps else ""
+        outputs.setdefault(key, []).append(artifacts[event.artifact_id])
+    return outputs
+
+
+def _prop(artifact, name: str, default=None):
+    for props in (artifact.custom_properties, artifact.properties):
+        if name in props:
+            value = props[name]
+            return getattr(value, value.WhichOneof("value"))
+    return default
+
+
+def _metric_value(value) -> Optional[float]:
+    if value.HasField("double_value"):
+        return value.double_value.value
+    if value.HasField("bounded_value"):
+        return value.bounded_value.value.value
+    return None
+
+
+def _slice_name(slice_key) -> str:
+    parts = []
+    for single in slice_key.single_slice_keys:
+        value = getattr(single, single.WhichOneof("kind"))
+        if isinstance(value, bytes):
+            value = value.decode("utf-8", "replace")
+        parts.append(f"{single.column}={value}")
+    return ", ".join(parts) or "overall"
+
+
+def read_evaluation(evaluation_uri: str) -> dict[str, Any]:
+    """Per-slice metrics of the candidate model, and the validation verdict."""
+    import tensorflow_model_analysis as tfma  # slow import; only when needed
+    slices: dict[str, dict[str, float]] = {}
+    for metrics in tfma.load_metrics(evaluation_uri):
+        name = _slice_name(metrics.slice_key)
+        for item in metrics.metric_keys_and_values:
+            key = item.key
+            if key.model_name == "baseline" or key.sub_key.ByteSize():
+                continue
+            value = _metric_value(item.value)
+            if value is not None:
+                metric = key.name + ("_diff" if key.is_diff else "")
+                slices.setdefault(name, {})[metric] = value
+    validation = tfma.load_validation_result(evaluation_uri)
+    failures = []
+    for per_slice in validation.metric_validations_per_slice:
+        for failure in per_slice.failures:
+            failures.append(
+                f"{_slice_name(per_slice.slice_key)}: {failure.metric_key.name}"
+                f"{' (change vs baseline)' if failure.metric_key.is_diff else ''}"
+                f" = {_metric_value(failure.metric_value):.4f} "
+                f"fails {_threshold_text(failure.metric_threshold)}")
+    return {"overall": slices.pop("overall", {}), "slices": slices,
+            "validation_ok": validation.validation_ok, "failures": failures}
+
+
+def _threshold_text(threshold) -> str:
+    if threshold.HasField("value_threshold"):
+        bound = threshold.value_threshold
+        if bound.HasField("lower_bound"):
+            return f">= {bound.lower_bound.value:g}"
+        return f"<= {bound.upper_bound.value:g}"
+    change = threshold.change_threshold
+    return f"change >= {change.absolute.value:g}"
+
+
+def collect(metadata_path: str, executions: dict[str, int],
+            states: dict[str, str]) -> dict[str, Any]:
+    """Gathers eval, blessing, quantization and push results of one run."""
+    store = _store(metadata_path)
+    outputs = {node: _outputs(store, eid) for node, eid in executions.items()}
+    summary: dict[str, Any] = {"eval": None, "blessed": None,
+                               "blessing_reason": None, "quantization": None,
+                               "pushed_to": None, "span": None}
+    if outputs.get("CsvExampleGen", {}).get("examples"):
+        summary["span"] = _prop(outputs["CsvExampleGen"]["examples"][0], "span")
+    evaluator = outputs.get("Evaluator", {})
+    if evaluator.get("evaluation"):
+        evaluation = read_evaluation(evaluator["evaluation"][0].uri)
+        summary["eval"] = evaluation
+        blessed = bool(_prop(evaluator["blessing"][0], "blessed", 0))
+        summary["blessed"] = blessed
+        has_baseline = bool(_prop(evaluator["blessing"][0],
+                                  "baseline_model_id", 0))
+        if blessed:
+            summary["blessing_reason"] = (
+                "passes every threshold" + (
+                    " and is no worse than the latest blessed model"
+                    if has_baseline else " (first model: no baseline yet)"))
+        else:
+            summary["blessing_reason"] = "; ".join(evaluation["failures"])
+    quantizer = outputs.get("Quantizer", {})
+    if quantizer.get("quantized_model"):
+        report = os.path.join(quantizer["quantized_model"][0].uri,
+                              "Format-Serving", "quantization_report.json")
+        if os.path.exists(report):
+            with open(report) as f:
+                summary["quantization"] = json.load(f)
+    pusher = outputs.get("Pusher", {})
+    if pusher.get("pushed_model"):
+        pushed = pusher["pushed_model"][0]
+        if _prop(pushed, "pushed", 0):
+            summary["pushed_to"] = _prop(pushed, "pushed_destination")
+    return summary
