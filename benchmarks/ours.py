@@ -17,7 +17,29 @@ LABEL = "tfx-prod"
 TIMEOUT_S = 3600
 
 
-def _measured_run(label, cli, paths, env):
+def layout(work):
+    """Where a run under `work` keeps its home, root, serving dir and data.
+
+    Shared with benchmarks.optimizations, which re-runs in the same home.
+    """
+    return {
+        "work": work,
+        # --home also holds the CLI's logs; keep them out of the repo.
+        "home": os.path.join(work, "home"),
+        "root": os.path.join(work, "pipeline_root"),
+        "serving": os.path.join(work, "serving"),
+        # The whole bundled data tree (span-N/ directories), copied so the
+        # run cannot touch the repo's data.
+        "data": os.path.join(work, "data"),
+    }
+
+
+def child_env(work):
+    return workdirs.child_env(os.path.join(work, "tmp"))
+
+
+def measured_run(label, cli, paths, env, extra_args=()):
+    """One `tfx-prod run` on `paths`, plus `extra_args`; its summary too."""
     log = os.path.join(workdirs.LOG_DIR, f"ours-{label}.log")
     summary_path = os.path.join(paths["work"], f"summary-{label}.json")
     cmd = [cli, "run",
@@ -25,7 +47,7 @@ def _measured_run(label, cli, paths, env):
            "--pipeline-root", paths["root"],
            "--serving-dir", paths["serving"],
            "--data", paths["data"],
-           "--summary-json", summary_path]
+           "--summary-json", summary_path, *extra_args]
     with phase(f"ours: {label} run"):
         result = proc.run_measured(cmd, log, env=env, cwd=workdirs.REPO_DIR,
                                    timeout=TIMEOUT_S)
@@ -47,7 +69,7 @@ def _load_summary(path):
         return None
 
 
-def _ok(run_result):
+def ok(run_result):
     summary = run_result.get("summary") or {}
     return (run_result["returncode"] == 0
             and summary.get("status") == "succeeded")
@@ -62,24 +84,14 @@ def run():
         say(f"ours: {result['error']}")
         return result
 
-    work = workdirs.fresh_dir(NAME)
-    paths = {
-        "work": work,
-        # --home also holds the CLI's logs; keep them out of the repo.
-        "home": os.path.join(work, "home"),
-        "root": os.path.join(work, "pipeline_root"),
-        "serving": os.path.join(work, "serving"),
-        # The whole bundled data tree (span-N/ directories), copied so the
-        # run cannot touch the repo's data.
-        "data": os.path.join(work, "data"),
-    }
+    paths = layout(workdirs.fresh_dir(NAME))
     shutil.copytree(workdirs.DATA_DIR, paths["data"])
-    env = workdirs.child_env(os.path.join(work, "tmp"))
+    env = child_env(paths["work"])
 
-    result["cold"] = _measured_run("cold", cli, paths, env)
-    if not _ok(result["cold"]):
+    result["cold"] = measured_run("cold", cli, paths, env)
+    if not ok(result["cold"]):
         return result
-    result["cached"] = _measured_run("cached", cli, paths, env)
+    result["cached"] = measured_run("cached", cli, paths, env)
 
     cold = result["cold"]["summary"]
     result["eval"] = (cold.get("eval") or {}).get("overall")
@@ -93,6 +105,6 @@ def run():
     # MLMD kept outside --pipeline-root); flag it rather than trust it.
     result["cold_had_cached_components"] = any(
         c.get("state") == "cached" for c in cold.get("components") or [])
-    if _ok(result["cached"]):
+    if ok(result["cached"]):
         result["status"] = "succeeded"
     return result

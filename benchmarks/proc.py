@@ -48,6 +48,13 @@ def _machine_busy_seconds():
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
+def _kill_tree(pid):
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
 def run_measured(cmd, log_path, env=None, cwd=None, timeout=None):
     """Run `cmd` with output to `log_path`; return timing and memory.
 
@@ -61,18 +68,24 @@ def run_measured(cmd, log_path, env=None, cwd=None, timeout=None):
         start = time.monotonic()
         child = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
                                  env=env, cwd=cwd, start_new_session=True)
-        while True:
-            pid, status, usage = os.wait4(child.pid, os.WNOHANG)
-            if pid:
-                break
-            if psutil is not None:
-                peak_tree = max(peak_tree, _tree_rss_bytes(child.pid))
-            if timeout and time.monotonic() - start > timeout:
-                timed_out = True
-                os.killpg(child.pid, signal.SIGKILL)
-                pid, status, usage = os.wait4(child.pid, 0)
-                break
-            time.sleep(_POLL_SECONDS)
+        try:
+            while True:
+                pid, status, usage = os.wait4(child.pid, os.WNOHANG)
+                if pid:
+                    break
+                if psutil is not None:
+                    peak_tree = max(peak_tree, _tree_rss_bytes(child.pid))
+                if timeout and time.monotonic() - start > timeout:
+                    timed_out = True
+                    _kill_tree(child.pid)
+                    pid, status, usage = os.wait4(child.pid, 0)
+                    break
+                time.sleep(_POLL_SECONDS)
+        except BaseException:
+            # Ctrl-C reaches only our session: take the child's down too.
+            _kill_tree(child.pid)
+            os.wait4(child.pid, 0)
+            raise
         wall = time.monotonic() - start
     child.returncode = os.waitstatus_to_exitcode(status)
     max_proc_mb = usage.ru_maxrss / 1024.0  # Linux reports KiB.

@@ -1,5 +1,5 @@
 """Render results.json as results.md (the tables the README quotes)."""
-from benchmarks import compare
+from benchmarks import compare, opt_report
 
 
 def _num(value, digits=1, suffix=""):
@@ -47,15 +47,18 @@ def _pipeline_row(name, pipeline):
     return _row(cells)
 
 
+def _goal_value(goal, value):
+    if value is None:
+        return "n/a"
+    if goal["id"] == "int8_auc":
+        return f"{value * 100:.2f} AUC points"
+    return f"{value:.2f}×"
+
+
 def _goal_lines(goals):
-    lines = []
-    for goal in goals:
-        value = goal["value"]
-        shown = "n/a" if value is None else f"{value:.3g}"
-        lines.append(f"- {_mark(goal['met'])}: {goal['goal']} "
-                     f"(measured {shown}, target {goal['better']} "
-                     f"{goal['target']:g})")
-    return lines
+    return [f"- {_mark(goal['met'])}: {goal['goal']} (measured "
+            f"{_goal_value(goal, goal['value'])}, target {goal['better']} "
+            f"{_goal_value(goal, goal['target'])})" for goal in goals]
 
 
 def _pipeline_section(results):
@@ -95,6 +98,9 @@ def _noise_lines(results):
                     f"- noise: other processes used {other:.0f} CPU-s during "
                     f"the {name} {run} run (its own: {own:.0f} CPU-s), so "
                     "its wall time is inflated; CPU time is less affected.")
+    if results["ours"].get("cold_had_cached_components"):
+        lines.append("- warning: tfx-prod's cold run reported cached "
+                     "components, so it did not start cold.")
     return [""] + lines if lines else []
 
 
@@ -122,7 +128,7 @@ def _quant_rows(quant):
             str(v.get("name")), _num(v.get("size_bytes"), 0),
             _times(v.get("size_ratio_vs_float32")),
             _num(v.get("auc"), 4),
-            "n/a" if drop is None else f"{-drop:+.4f}",
+            "n/a" if drop is None else f"{0.0 - drop:+.4f}",
             _num(v.get("latency_ms_p50"), 3),
             _times(v.get("speedup_vs_float32")),
             "yes" if blessed else ""]))
@@ -144,9 +150,9 @@ def _quant_section(results):
             "Δ AUC is minus the reported `auc_drop` (negative = AUC lost).",
             "",
         ]
-        for v in quant.get("variants") or []:
-            if v.get("error"):
-                lines.append(f"- {v.get('name')} failed: {v['error']}")
+        errors = [f"- {v.get('name')} failed: {v['error']}"
+                  for v in quant.get("variants") or [] if v.get("error")]
+        lines += errors + ([""] if errors else [])
     lines += _goal_lines(results["comparison"]["goals"][2:])
     return lines
 
@@ -237,6 +243,7 @@ def render(results):
     ]
     lines += _pipeline_section(results) + [""]
     lines += _quant_section(results) + [""]
+    lines += opt_report.section(results)
     lines += ["## Where the time goes", ""]
     lines += _component_table("TFX taxi example", results["anchor"])
     lines += _component_table("tfx-prod", results["ours"])

@@ -1,11 +1,13 @@
 """Run all benchmarks and write benchmarks/results/results.{json,md}.
 
-    python -m benchmarks.run_all [--only {anchor,ours,all}] [--keep-work]
-                                 [--results-dir DIR]
+    python -m benchmarks.run_all [--only {anchor,ours,optimizations,all}]
+                                 [--keep-work] [--results-dir DIR]
 
 Runs TFX's own taxi example (the anchor), then tfx-prod, each cold and
-cached in subprocesses. A failing pipeline is recorded, never fatal: the
-other's results are still written. Exits 1 if any requested run failed.
+cached in subprocesses, then tfx-prod's pruning and distillation recipes
+in tfx-prod's pipeline home. A failing pipeline is recorded, never fatal:
+the others' results are still written. Exits 1 if any requested run
+failed.
 """
 import argparse
 import json
@@ -14,7 +16,8 @@ import shutil
 import subprocess
 import traceback
 
-from benchmarks import anchor, compare, machine, ours, report, workdirs
+from benchmarks import (anchor, compare, machine, optimizations, ours,
+                        report, workdirs)
 from benchmarks.progress import phase, say
 
 
@@ -22,8 +25,12 @@ def _parse(argv):
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.run_all",
         description="Benchmark tfx-prod against TFX's own taxi example.")
-    parser.add_argument("--only", choices=("anchor", "ours", "all"),
-                        default="all", help="which pipeline(s) to run")
+    parser.add_argument("--only",
+                        choices=("anchor", "ours", "optimizations", "all"),
+                        default="all",
+                        help="which pipeline(s) to run; optimizations "
+                             "builds on ours' pipeline home, so it runs "
+                             "ours first")
     parser.add_argument("--keep-work", action="store_true",
                         help="keep pipeline roots under benchmarks/work/")
     parser.add_argument("--results-dir", default=workdirs.RESULTS_DIR,
@@ -85,6 +92,7 @@ def main(argv=None):
         "only": args.only,
         "anchor": {"status": "not_run"},
         "ours": {"status": "not_run"},
+        "optimizations": {"status": "not_run"},
     }
     say(f"machine: {results['machine']['cpu_model']}, "
         f"{results['machine']['cores']} cores; logs in {workdirs.LOG_DIR}")
@@ -92,14 +100,19 @@ def main(argv=None):
     if args.only in ("anchor", "all"):
         results["anchor"] = _guarded("anchor", anchor.run)
         _write(results, results_dir)  # Keep the anchor even if ours hangs.
-    if args.only in ("ours", "all"):
+    if args.only in ("ours", "optimizations", "all"):
         results["ours"] = _guarded("ours", ours.run)
+    if args.only in ("optimizations", "all"):
+        _write(results, results_dir)  # Keep ours even if these hang.
+        results["optimizations"] = _guarded(
+            "optimizations", lambda: optimizations.run(results["ours"]))
     _write(results, results_dir)
     if not args.keep_work:
-        workdirs.remove(anchor.NAME)
-        workdirs.remove(ours.NAME)
+        with phase("remove pipeline roots (--keep-work keeps them)"):
+            workdirs.remove(anchor.NAME)
+            workdirs.remove(ours.NAME)
     say(f"results written to {results_dir}/results.{{json,md}}")
-    requested = [results[k] for k in ("anchor", "ours")
+    requested = [results[k] for k in ("anchor", "ours", "optimizations")
                  if results[k]["status"] != "not_run"]
     return 0 if all(r["status"] == "succeeded" for r in requested) else 1
 

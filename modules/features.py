@@ -20,6 +20,7 @@ BIG_TIP_FRACTION = 0.2
 # (one-hot), which let a small MLP learn the fare thresholds a tree finds.
 LOG_NUMERIC_FEATURES = ["fare", "trip_miles", "trip_seconds"]
 NUMERIC_BUCKETS = 20
+Z_SCORE_CLIP = 4.0
 
 # Small fixed integer domains, one-hot encoded: name -> (min, max) inclusive.
 BOUNDED_INT_FEATURES = {

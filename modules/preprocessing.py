@@ -36,8 +36,12 @@ def preprocessing_fn(inputs, custom_config=None):
         raw = tf.cast(_densify(inputs[name], tf.constant(0, inputs[name].dtype)),
                       tf.float32)
         logged = tf.math.log1p(tf.maximum(raw, 0.0))
-        outputs[features.transformed_name(name)] = tf.reshape(
-            tft.scale_to_z_score(logged), [-1, 1])
+        # Clipped: the sample has a 1,710-mile trip, and full-int8 TFLite
+        # quantizes all concatenated inputs with one scale, so one outlier
+        # would coarsen every input's resolution.
+        z_score = tf.clip_by_value(tft.scale_to_z_score(logged),
+                                   -features.Z_SCORE_CLIP, features.Z_SCORE_CLIP)
+        outputs[features.transformed_name(name)] = tf.reshape(z_score, [-1, 1])
         buckets = tft.bucketize(logged, features.NUMERIC_BUCKETS)
         outputs[features.bucket_name(name)] = _one_hot(
             buckets, features.NUMERIC_BUCKETS)

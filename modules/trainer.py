@@ -5,7 +5,12 @@ model to a training *recipe*, export. New recipes (pruning, distillation) and
 strategies register here and are chosen through `custom_config`, so adding one
 never rewrites `run_fn`.
 """
-from typing import Callable
+import dataclasses
+import json
+import os
+import shutil
+import tempfile
+from typing import Any, Callable
 
 from absl import logging
 import tensorflow as tf
@@ -14,12 +19,22 @@ import tf_keras as keras
 from tfx import v1 as tfx
 from tfx_bsl.public import tfxio
 
-from modules import features
+from modules import distribution, features
 from modules.model import TrainerConfig, build_model
 from modules.signatures import export_serving_model
 
-# recipe(config, strategy, train_dataset, eval_dataset, fn_args) -> trained model
-Recipe = Callable[..., keras.Model]
+OPTIMIZATION_REPORT = "optimization_report.json"
+
+
+@dataclasses.dataclass
+class TrainingResult:
+    """What a recipe hands back: the model to export and facts about it."""
+    model: keras.Model  # exportable: pruning wrappers already stripped
+    report: dict[str, Any]  # JSON-able: params, sparsity, teacher AUC, ...
+
+
+# recipe(config, strategy, train_dataset, eval_dataset, fn_args) -> TrainingResult
+Recipe = Callable[..., TrainingResult]
 
 
 def _input_fn(file_pattern, data_accessor, tf_transform_output, batch_size):
@@ -31,24 +46,8 @@ def _input_fn(file_pattern, data_accessor, tf_transform_output, batch_size):
     ).repeat().prefetch(tf.data.AUTOTUNE)
 
 
-def choose_strategy(name: str) -> tf.distribute.Strategy:
-    """'auto': MirroredStrategy over several GPUs, else the default strategy."""
-    gpus = tf.config.list_logical_devices("GPU")
-    if name == "auto":
-        if len(gpus) > 1:
-            logging.info("strategy auto: %d GPUs -> MirroredStrategy", len(gpus))
-            return tf.distribute.MirroredStrategy()
-        logging.info("strategy auto: %d GPU(s) -> default strategy", len(gpus))
-        return tf.distribute.get_strategy()
-    if name == "mirrored":
-        return tf.distribute.MirroredStrategy()
-    if name in ("cpu", "one-device"):
-        return tf.distribute.OneDeviceStrategy(
-            "/gpu:0" if gpus and name == "one-device" else "/cpu:0")
-    raise ValueError(f"Unknown strategy {name!r}; use one of {STRATEGIES}.")
-
-
-STRATEGIES = ("auto", "mirrored", "one-device", "cpu")
+def fit_callbacks(fn_args) -> list:
+    return [keras.callbacks.TensorBoard(fn_args.model_run_dir, profile_batch=0)]
 
 
 def train_plain(config, strategy, train_dataset, eval_dataset, fn_args):
@@ -61,12 +60,19 @@ def train_plain(config, strategy, train_dataset, eval_dataset, fn_args):
         validation_data=eval_dataset,
         validation_steps=fn_args.eval_steps,
         verbose=2,
-        callbacks=[keras.callbacks.TensorBoard(fn_args.model_run_dir,
-                                               profile_batch=0)])
-    return model
+        callbacks=fit_callbacks(fn_args))
+    return TrainingResult(model, {"optimization": "none",
+                                  "params": int(model.count_params())})
 
 
-RECIPES: dict[str, Recipe] = {"none": train_plain}
+def _registered_recipes() -> dict[str, Recipe]:
+    # Imported here: the recipes import TrainingResult from this module.
+    from modules.recipes import distill, prune
+    return {"none": train_plain, "prune": prune.train_pruned,
+            "distill": distill.train_distilled}
+
+
+RECIPES: dict[str, Recipe] = _registered_recipes()
 
 
 def run_fn(fn_args: tfx.components.FnArgs) -> None:
@@ -75,18 +81,52 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     if config.optimization not in RECIPES:
         raise ValueError(f"Unknown optimization {config.optimization!r}; "
                          f"available: {sorted(RECIPES)}.")
-    keras.utils.set_random_seed(config.seed)
-    strategy = choose_strategy(config.strategy)
+    # First TF call: multi-worker collectives must be set up before TF starts.
+    strategy, plan = distribution.make_strategy(config.strategy)
     replicas = strategy.num_replicas_in_sync
-    tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
+    logging.info("Strategy %s, %d replica(s): %s", plan.kind, replicas,
+                 plan.reason)
+    keras.utils.set_random_seed(config.seed)
+    # The policy is process-global and other components may run in this
+    # process, so it is restored once the model is exported.
+    previous_policy = keras.mixed_precision.global_policy()
+    policy = distribution.set_precision(config.mixed_precision,
+                                        plan.accelerator)
+    try:
+        tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
+        train_dataset = _input_fn(fn_args.train_files, fn_args.data_accessor,
+                                  tf_transform_output,
+                                  config.train_batch_size * replicas)
+        eval_dataset = _input_fn(fn_args.eval_files, fn_args.data_accessor,
+                                 tf_transform_output,
+                                 config.eval_batch_size * replicas)
+        result = RECIPES[config.optimization](config, strategy, train_dataset,
+                                              eval_dataset, fn_args)
+        result.report.update({"strategy": plan.kind,
+                              "strategy_reason": plan.reason,
+                              "replicas": int(replicas),
+                              "precision": policy, "xla": config.xla})
+        _export(result, tf_transform_output, fn_args.serving_model_dir,
+                plan.chief)
+    finally:
+        keras.mixed_precision.set_global_policy(previous_policy)
 
-    train_dataset = _input_fn(fn_args.train_files, fn_args.data_accessor,
-                              tf_transform_output,
-                              config.train_batch_size * replicas)
-    eval_dataset = _input_fn(fn_args.eval_files, fn_args.data_accessor,
-                             tf_transform_output,
-                             config.eval_batch_size * replicas)
-    model = RECIPES[config.optimization](config, strategy, train_dataset,
-                                         eval_dataset, fn_args)
-    export_serving_model(model, tf_transform_output, fn_args.serving_model_dir)
-    logging.info("Exported serving model to %s", fn_args.serving_model_dir)
+
+def _export(result, tf_transform_output, serving_model_dir, chief) -> None:
+    """Only the chief writes the real export.
+
+    Multi-worker saving must still run on every worker (it can involve
+    collectives), so the others save to a scratch dir and delete it.
+    """
+    export_dir = (serving_model_dir if chief
+                  else tempfile.mkdtemp(prefix="non_chief_export_"))
+    export_serving_model(result.model, tf_transform_output, export_dir)
+    if not chief:
+        shutil.rmtree(export_dir, ignore_errors=True)
+        return
+    # Travels with the model (TF Serving ignores assets.extra/).
+    extra = os.path.join(export_dir, "assets.extra")
+    tf.io.gfile.makedirs(extra)
+    with tf.io.gfile.GFile(os.path.join(extra, OPTIMIZATION_REPORT), "w") as f:
+        json.dump(result.report, f, indent=2)
+    logging.info("Exported serving model to %s: %s", export_dir, result.report)

@@ -12,7 +12,6 @@ from typing import Callable, Optional
 
 from ml_metadata.proto import metadata_store_pb2
 from tfx import v1 as tfx
-from tfx.orchestration import metadata
 from tfx.orchestration.portable import launcher
 
 from pipeline.configs import PipelineConfig

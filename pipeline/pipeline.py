@@ -6,12 +6,12 @@ CsvExampleGen -> StatisticsGen -> ImportSchemaGen|SchemaGen -> ExampleValidator
 """
 import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
-from tfx.dsl.components.base import executor_spec
 
 from components.anomaly_gate import AnomalyGate
 from components.baseline_resolver import LatestBlessedBaselineStrategy
-from components.pusher import AtomicPusherExecutor
+from components.pusher import AtomicPusher
 from components.quantizer import Quantizer
+from components.trainer import OptimizingTrainer
 from modules import features
 from modules.model import PROBABILITY_OUTPUT
 from pipeline.configs import PipelineConfig, code_version
@@ -101,14 +101,26 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
         disable_statistics=True)
     transform.add_upstream_node(anomaly_gate)  # no training on bad data
 
-    trainer = tfx.components.Trainer(
+    # Distillation from the serving model: the latest blessed model is the teacher.
+    teacher = None
+    if config.trainer_options.get("options", {}).get("teacher") == "base_model":
+        teacher = tfx.dsl.Resolver(
+            strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+            model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+            model_blessing=tfx.dsl.Channel(
+                type=tfx.types.standard_artifacts.ModelBlessing),
+        ).with_id("teacher_model_resolver")
+
+    trainer = OptimizingTrainer(
         run_fn=RUN_FN,
+        base_model=teacher.outputs["model"] if teacher else None,
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=schema_gen.outputs["schema"],
         train_args=tfx.proto.TrainArgs(num_steps=config.train_steps),
         eval_args=tfx.proto.EvalArgs(num_steps=config.eval_steps),
-        custom_config={**config.trainer_options, "code_version": version})
+        custom_config={**config.trainer_options, "code_version": version},
+    ).with_id("Trainer")
 
     baseline = tfx.dsl.Resolver(
         strategy_class=LatestBlessedBaselineStrategy,
@@ -133,20 +145,20 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
             max_auc_drop=config.quantization_max_auc_drop,
             # 1000 real rows cover the feature tails; 200 clipped outliers.
             calibration_examples=1000)
-        pusher = tfx.components.Pusher(
+        # The Cond above is the blessing gate, so no model_blessing input.
+        pusher = AtomicPusher(
             model=quantizer.outputs["quantized_model"],
             push_destination=tfx.proto.PushDestination(
                 filesystem=tfx.proto.PushDestination.Filesystem(
                     base_directory=f"{config.serving_dir}/{config.model_name}")),
-            custom_executor_spec=executor_spec.ExecutorClassSpec(
-                AtomicPusherExecutor))
+        ).with_id("Pusher")
 
     return tfx.dsl.Pipeline(
         pipeline_name=config.pipeline_name,
         pipeline_root=config.pipeline_root,
         components=[example_gen, statistics_gen, schema_gen, example_validator,
-                    anomaly_gate, transform, trainer, baseline, evaluator,
-                    quantizer, pusher],
+                    anomaly_gate, transform, *([teacher] if teacher else []),
+                    trainer, baseline, evaluator, quantizer, pusher],
         enable_cache=config.enable_cache,
         metadata_connection_config=(
             tfx.orchestration.metadata.sqlite_metadata_connection_config(

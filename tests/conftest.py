@@ -1,5 +1,9 @@
 """Shared fixtures: a real Transform graph fitted on real taxi rows."""
+import json
 import os
+import pathlib
+import subprocess
+import sys
 
 import pandas as pd
 import pytest
@@ -67,3 +71,48 @@ def transformed(tmp_path_factory, taxi_sample):
         output_dir, tft.TFTransformOutput.RAW_METADATA_DIR))
     assert tft.TFTransformOutput(output_dir).transformed_feature_spec()
     return output_dir, data, taxi_sample
+
+
+# --- one real pipeline run shared by the end-to-end and report tests --------
+ROWS = 3000
+TRAIN_STEPS = "400"
+
+
+def tfx_prod(*args, home, data, timeout=1500):
+    summary = home / f"summary-{len(list(home.glob('summary-*')))}.json"
+    command = [sys.executable, "-m", "tfx_prod.cli", "run", "--home", str(home),
+               "--data", str(data), "--summary-json", str(summary), *args]
+    result = subprocess.run(command, capture_output=True, text=True,
+                            timeout=timeout, cwd=pathlib.Path(__file__).parent.parent)
+    print(result.stdout[-4000:], result.stderr[-4000:])
+    report = json.loads(summary.read_text()) if summary.exists() else None
+    return result, report
+
+
+def read_text(rows):
+    """CSV rows as text, so re-writing them keeps `5` as `5` (pandas would
+    turn an int column with blanks into floats, a type anomaly)."""
+    return pd.read_csv(TAXI_CSV, dtype=str, keep_default_na=False, nrows=rows)
+
+
+def versions(home):
+    model_dir = home / "serving" / "taxi"
+    return sorted(p.name for p in model_dir.iterdir()) if model_dir.exists() else []
+
+
+@pytest.fixture(scope="session")
+def small_data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data")
+    (root / "span-1").mkdir()
+    read_text(ROWS).to_csv(root / "span-1" / "data.csv", index=False)
+    return root
+
+
+@pytest.fixture(scope="session")
+def first_run(tmp_path_factory, small_data):
+    home = tmp_path_factory.mktemp("home")
+    result, summary = tfx_prod("--train-steps", TRAIN_STEPS, home=home,
+                               data=small_data)
+    return home, result, summary
+
+

@@ -4,56 +4,16 @@ bundled taxi data, run the way a user runs it.
 The runs share one pipeline home and build on each other, like a user's days:
 first run pushes; a re-run reuses everything; a worse model is refused.
 """
-import json
-import os
 import pathlib
-import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from modules import features
-from tests.conftest import TAXI_CSV
+from tests.conftest import TRAIN_STEPS, read_text, tfx_prod, versions
 
 pytestmark = pytest.mark.e2e
-
-ROWS = 3000
-TRAIN_STEPS = "400"
-
-
-def tfx_prod(*args, home, data, timeout=1500):
-    summary = home / f"summary-{len(list(home.glob('summary-*')))}.json"
-    command = [sys.executable, "-m", "tfx_prod.cli", "run", "--home", str(home),
-               "--data", str(data), "--summary-json", str(summary), *args]
-    result = subprocess.run(command, capture_output=True, text=True,
-                            timeout=timeout, cwd=pathlib.Path(__file__).parent.parent)
-    print(result.stdout[-4000:], result.stderr[-4000:])
-    report = json.loads(summary.read_text()) if summary.exists() else None
-    return result, report
-
-
-def versions(home):
-    model_dir = home / "serving" / "taxi"
-    return sorted(p.name for p in model_dir.iterdir()) if model_dir.exists() else []
-
-
-@pytest.fixture(scope="module")
-def small_data(tmp_path_factory):
-    root = tmp_path_factory.mktemp("data")
-    (root / "span-1").mkdir()
-    pd.read_csv(TAXI_CSV).head(ROWS).to_csv(root / "span-1" / "data.csv",
-                                            index=False)
-    return root
-
-
-@pytest.fixture(scope="module")
-def first_run(tmp_path_factory, small_data):
-    home = tmp_path_factory.mktemp("home")
-    result, summary = tfx_prod("--train-steps", TRAIN_STEPS, home=home,
-                               data=small_data)
-    return home, result, summary
 
 
 def test_first_run_trains_blesses_quantizes_and_pushes(first_run):
@@ -190,9 +150,8 @@ def _corrupt(tmp_path, frame):
     ("missing_column", "payment_type"),
 ])
 def test_bad_data_stops_before_training(tmp_path, damage, feature):
-    frame = pd.read_csv(TAXI_CSV).head(1000)
+    frame = read_text(1000)
     if damage == "string_fare":
-        frame["fare"] = frame["fare"].astype(object)
         frame.loc[frame.index[:50], "fare"] = "twelve dollars"
     else:
         frame = frame.drop(columns=[feature])

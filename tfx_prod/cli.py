@@ -13,96 +13,11 @@ import sys
 import time
 import traceback
 
-from pipeline.configs import (DEFAULT_DATA_ROOT, DEFAULT_SCHEMA, PipelineConfig,
-                              default_beam_args)
+from pipeline.configs import PipelineConfig, default_beam_args
+from tfx_prod import run_args
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_ANOMALIES, EXIT_NOT_BLESSED = 0, 1, 2, 3, 4
 
-_RUN_EPILOG = """\
-exit codes: 0 pushed (or nothing new to do), 1 a component failed,
-            2 bad arguments or missing data, 3 data anomalies (nothing trained),
-            4 model not blessed (nothing pushed)
-
-examples:
-  tfx-prod run                                  # bundled taxi data, defaults
-  tfx-prod run --train-steps 300                # quick run
-  tfx-prod data synth --rows 20000 --span 2 --drift 0.2 && tfx-prod run
-  tfx-prod run --data my_csvs/ --schema my_schema.pbtxt
-  tfx-prod run --beam-arg=--direct_running_mode=multi_processing \\
-               --beam-arg=--direct_num_workers=0
-"""
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
-    return value
-
-
-def _fraction(text: str) -> float:
-    value = float(text)
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {value}")
-    return value
-
-
-def _add_run_arguments(run: argparse.ArgumentParser) -> None:
-    defaults = PipelineConfig(pipeline_root="", serving_dir="")
-    data = run.add_argument_group("data")
-    data.add_argument("--data", default=str(DEFAULT_DATA_ROOT), metavar="DIR",
-                      help="folder holding span-N/ subfolders of CSV files; "
-                           "the newest span is used (default: bundled taxi)")
-    data.add_argument("--schema", default=str(DEFAULT_SCHEMA), metavar="FILE",
-                      help="curated schema.pbtxt that ExampleValidator checks "
-                           "the data against (default: %(default)s)")
-    data.add_argument("--infer-schema", action="store_true",
-                      help="no curated schema: infer one with SchemaGen "
-                           "(catches far fewer data problems)")
-    out = run.add_argument_group("where things go")
-    out.add_argument("--home", default="tfx_prod_home", metavar="DIR",
-                     help="base for pipeline root, serving dir and logs "
-                          "(default: %(default)s)")
-    out.add_argument("--pipeline-root", metavar="DIR",
-                     help="artifacts + ML Metadata (default: HOME/pipeline)")
-    out.add_argument("--serving-dir", metavar="DIR",
-                     help="TF Serving model base (default: HOME/serving); the "
-                          "model lands in DIR/MODEL_NAME/<version>/")
-    out.add_argument("--model-name", default=defaults.model_name,
-                     help="serving model name (default: %(default)s)")
-    out.add_argument("--summary-json", metavar="FILE",
-                     help="also write the run summary as JSON here")
-    train = run.add_argument_group("training and gates")
-    train.add_argument("--train-steps", type=_positive_int,
-                       default=defaults.train_steps,
-                       help="training steps (default: %(default)s)")
-    train.add_argument("--eval-steps", type=_positive_int,
-                       default=defaults.eval_steps,
-                       help="validation steps during training "
-                            "(default: %(default)s)")
-    train.add_argument("--min-auc", type=_fraction, default=defaults.min_auc,
-                       help="Evaluator floor on overall AUC "
-                            "(default: %(default)s)")
-    train.add_argument("--min-accuracy", type=_fraction,
-                       default=defaults.min_accuracy,
-                       help="Evaluator floor on overall binary accuracy "
-                            "(default: %(default)s)")
-    train.add_argument("--max-auc-regression", type=_fraction,
-                       default=defaults.max_auc_regression,
-                       help="how much AUC a new model may lose against the "
-                            "latest blessed one (default: %(default)s)")
-    train.add_argument("--quantization-budget", type=_fraction,
-                       default=defaults.quantization_max_auc_drop,
-                       help="largest AUC drop a TFLite variant may cost and "
-                            "still be blessed (default: %(default)s = 1 point)")
-    execution = run.add_argument_group("execution")
-    execution.add_argument("--beam-arg", action="append", default=[],
-                           metavar="ARG",
-                           help="Beam pipeline option, repeatable (e.g. "
-                                "--beam-arg=--runner=FlinkRunner); replaces the "
-                                "automatic DirectRunner choice")
-    execution.add_argument("--no-cache", action="store_true",
-                           help="re-execute every component")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -118,8 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
         "run", help="run the pipeline (cached steps are reused)",
         description="Run the whole pipeline locally on Apache Beam. A second "
                     "run with no new data or settings reuses every step.",
-        epilog=_RUN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    _add_run_arguments(run)
+        epilog=run_args.EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    run_args.add_arguments(run)
     data = commands.add_parser("data", help="data tools")
     data_commands = data.add_subparsers(dest="data_command", required=True,
                                         metavar="COMMAND")
@@ -127,22 +42,6 @@ def build_parser() -> argparse.ArgumentParser:
         "synth", help="write a synthetic taxi span (same schema, fitted "
                       "distributions, optional drift)"))
     return parser
-
-
-def _check_inputs(args) -> str | None:
-    """Returns a usage error message, or None if the inputs look runnable."""
-    data = pathlib.Path(args.data)
-    if not data.is_dir():
-        return f"--data {data}: no such folder."
-    spans = [p for p in data.glob("span-*") if p.is_dir()
-             and p.name[5:].isdigit() and any(f.is_file() for f in p.iterdir())]
-    if not spans:
-        return (f"--data {data}: no span-N/ folder with files in it. Lay CSVs "
-                "out as DIR/span-1/data.csv, DIR/span-2/... (newest is used).")
-    if not args.infer_schema and not pathlib.Path(args.schema).is_file():
-        return (f"--schema {args.schema}: no such file. Pass a schema.pbtxt, or "
-                "--infer-schema to let SchemaGen infer one.")
-    return None
 
 
 @contextlib.contextmanager
@@ -191,7 +90,7 @@ def _failure_paragraph(error: BaseException, failed_node: str | None,
 
 
 def run_command(args) -> int:
-    problem = _check_inputs(args)
+    problem = run_args.check_inputs(args)
     if problem:
         print(f"tfx-prod run: error: {problem}", file=sys.stderr)
         return EXIT_USAGE
@@ -206,6 +105,7 @@ def run_command(args) -> int:
         min_accuracy=args.min_accuracy,
         max_auc_regression=args.max_auc_regression,
         quantization_max_auc_drop=args.quantization_budget,
+        trainer_options=run_args.trainer_options(args),
         enable_cache=not args.no_cache)
     if args.beam_arg:
         config.beam_pipeline_args, beam_reason = args.beam_arg, "from --beam-arg"

@@ -3,7 +3,11 @@ from tfx_prod.progress import format_seconds
 
 
 def _fmt(value, spec=".4f"):
-    return "-" if value is None else format(value, spec)
+    """Formats a metric; a missing one is a right-aligned '-' of the same width."""
+    if value is None or value != value:  # None or NaN
+        width = spec.lstrip(">").split(".")[0]
+        return "-".rjust(int(width)) if width.isdigit() else "-"
+    return format(value, spec)
 
 
 def _eval_lines(evaluation) -> list[str]:
@@ -12,8 +16,11 @@ def _eval_lines(evaluation) -> list[str]:
              f" {'calibration':>11}"]
 
     def row(name, metrics):
+        # AUC is undefined on a slice holding one class (e.g. 1 Pcard trip).
+        auc = (metrics.get("auc")
+               if 0 < metrics.get("mean_label", 0.5) < 1 else None)
         return (f"  {name:<28} {_fmt(metrics.get('example_count'), '>8.0f')}"
-                f" {_fmt(metrics.get('auc'), '>7.4f')}"
+                f" {_fmt(auc, '>7.4f')}"
                 f" {_fmt(metrics.get('binary_accuracy'), '>9.4f')}"
                 f" {_fmt(metrics.get('calibration'), '>11.3f')}")
 
@@ -59,6 +66,27 @@ def _quantization_lines(report) -> list[str]:
     return lines
 
 
+def _optimization_lines(report) -> list[str]:
+    kind = report.get("optimization", "none")
+    lines = [f"Training: recipe {kind}, {report.get('params', 0):,} parameters"
+             + (f"; {report['strategy_reason']}" if report.get("strategy_reason")
+                else "")]
+    if kind == "prune":
+        layers = ", ".join(f"{name} {value:.2f}" for name, value in
+                           report.get("sparsity_per_layer", {}).items())
+        lines.append(f"  sparsity {report['sparsity']:.3f} of Dense weights "
+                     f"({report['nonzero_params']:,} non-zero); per layer: "
+                     f"{layers}")
+    elif kind == "distill":
+        lines.append(
+            f"  student {report['params']:,} params = "
+            f"{report['param_ratio']:.1%} of teacher "
+            f"{report['teacher_params']:,} ({report['teacher_source']}); "
+            f"AUC student {report['student_auc']:.4f} vs teacher "
+            f"{report['teacher_auc']:.4f} ({report['auc_retention']:.1%})")
+    return lines
+
+
 def render(summary: dict) -> str:
     """The end-of-run report printed by `tfx-prod run`."""
     lines = ["", "Components:"]
@@ -68,6 +96,8 @@ def render(summary: dict) -> str:
     lines.append(f"  total wall time {format_seconds(summary['wall_seconds'])}"
                  + ("  (everything reused from cache: no new data or code)"
                     if summary["all_cached"] else ""))
+    if summary.get("optimization"):
+        lines += [""] + _optimization_lines(summary["optimization"])
     if summary.get("eval"):
         lines += [""] + _eval_lines(summary["eval"])
     if summary.get("blessed") is not None:

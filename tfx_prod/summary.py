@@ -14,7 +14,8 @@ _OUTPUT_EVENTS = (metadata_store_pb2.Event.OUTPUT,
                   metadata_store_pb2.Event.DECLARED_OUTPUT)
 
 
-def _store(metadata_path: str) -> metadata_store.MetadataStore:
+def open_store(metadata_path: str) -> metadata_store.MetadataStore:
+    """Read-only: reports must never write to a pipeline's ML Metadata."""
     config = metadata_store_pb2.ConnectionConfig()
     config.sqlite.filename_uri = metadata_path
     config.sqlite.connection_mode = (
@@ -22,7 +23,7 @@ def _store(metadata_path: str) -> metadata_store.MetadataStore:
     return metadata_store.MetadataStore(config)
 
 
-def _outputs(store, execution_id: int) -> dict[str, list]:
+def execution_outputs(store, execution_id: int) -> dict[str, list]:
     """Output artifacts of one execution, keyed by output name."""
     events = [e for e in store.get_events_by_execution_ids([execution_id])
               if e.type in _OUTPUT_EVENTS]
@@ -35,7 +36,8 @@ def _outputs(store, execution_id: int) -> dict[str, list]:
     return outputs
 
 
-def _prop(artifact, name: str, default=None):
+def artifact_property(artifact, name: str, default=None):
+    """A (custom) property of an artifact or execution, as a Python value."""
     for props in (artifact.custom_properties, artifact.properties):
         if name in props:
             value = props[name]
@@ -98,24 +100,45 @@ def _threshold_text(threshold) -> str:
     return f"change >= {change.absolute.value:g}"
 
 
+def _read_json(*path_parts) -> Optional[dict]:
+    path = os.path.join(*path_parts)
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
 def collect(metadata_path: str, executions: dict[str, int],
             states: dict[str, str]) -> dict[str, Any]:
     """Gathers eval, blessing, quantization and push results of one run."""
-    store = _store(metadata_path)
-    outputs = {node: _outputs(store, eid) for node, eid in executions.items()}
+    store = open_store(metadata_path)
+    outputs = {node: execution_outputs(store, eid)
+               for node, eid in executions.items()}
     summary: dict[str, Any] = {"eval": None, "blessed": None,
                                "blessing_reason": None, "quantization": None,
-                               "pushed_to": None, "span": None}
+                               "optimization": None, "pushed_to": None,
+                               "span": None, "artifacts": {}}
+    for node, key in (("Trainer", "model"), ("Quantizer", "quantized_model"),
+                      ("Evaluator", "evaluation")):
+        if outputs.get(node, {}).get(key):
+            summary["artifacts"][f"{node}.{key}"] = outputs[node][key][0].uri
     if outputs.get("CsvExampleGen", {}).get("examples"):
-        summary["span"] = _prop(outputs["CsvExampleGen"]["examples"][0], "span")
+        summary["span"] = artifact_property(
+            outputs["CsvExampleGen"]["examples"][0], "span")
+    trainer = outputs.get("Trainer", {})
+    if trainer.get("model"):
+        summary["optimization"] = _read_json(
+            trainer["model"][0].uri, "Format-Serving", "assets.extra",
+            "optimization_report.json")
     evaluator = outputs.get("Evaluator", {})
     if evaluator.get("evaluation"):
         evaluation = read_evaluation(evaluator["evaluation"][0].uri)
         summary["eval"] = evaluation
-        blessed = bool(_prop(evaluator["blessing"][0], "blessed", 0))
+        blessed = bool(artifact_property(evaluator["blessing"][0], "blessed",
+                                         0))
         summary["blessed"] = blessed
-        has_baseline = bool(_prop(evaluator["blessing"][0],
-                                  "baseline_model_id", 0))
+        has_baseline = bool(artifact_property(evaluator["blessing"][0],
+                                              "baseline_model_id", 0))
         if blessed:
             summary["blessing_reason"] = (
                 "passes every threshold" + (
@@ -125,14 +148,13 @@ def collect(metadata_path: str, executions: dict[str, int],
             summary["blessing_reason"] = "; ".join(evaluation["failures"])
     quantizer = outputs.get("Quantizer", {})
     if quantizer.get("quantized_model"):
-        report = os.path.join(quantizer["quantized_model"][0].uri,
-                              "Format-Serving", "quantization_report.json")
-        if os.path.exists(report):
-            with open(report) as f:
-                summary["quantization"] = json.load(f)
+        summary["quantization"] = _read_json(
+            quantizer["quantized_model"][0].uri, "Format-Serving",
+            "quantization_report.json")
     pusher = outputs.get("Pusher", {})
     if pusher.get("pushed_model"):
         pushed = pusher["pushed_model"][0]
-        if _prop(pushed, "pushed", 0):
-            summary["pushed_to"] = _prop(pushed, "pushed_destination")
+        if artifact_property(pushed, "pushed", 0):
+            summary["pushed_to"] = artifact_property(pushed,
+                                                     "pushed_destination")
     return summary

@@ -1,4 +1,5 @@
-"""Pusher executor that never exposes a half-written model version."""
+"""Pusher that never exposes a half-written model version."""
+from components.pusher.component import AtomicPusher
 from components.pusher.executor import AtomicPusherExecutor
 
-__all__ = ["AtomicPusherExecutor"]
+__all__ = ["AtomicPusher", "AtomicPusherExecutor"]

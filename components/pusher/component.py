@@ -1,0 +1,15 @@
+"""AtomicPusher: TFX's Pusher with an executor that publishes versions atomically.
+
+Subclassing (rather than `custom_executor_spec=`, deprecated in TFX 1.16) keeps
+the Pusher's spec, channels and validation unchanged.
+"""
+from tfx import v1 as tfx
+from tfx.dsl.components.base import executor_spec
+
+from components.pusher.executor import AtomicPusherExecutor
+
+
+class AtomicPusher(tfx.components.Pusher):
+    """Pusher whose filesystem push never shows a half-written version."""
+
+    EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(AtomicPusherExecutor)

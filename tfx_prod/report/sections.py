@@ -1,0 +1,256 @@
+"""The report's body: data, evaluation, optimization and quantization."""
+from tfx_prod.report import svg
+from tfx_prod.report.cells import (Span, esc, missing, num, table,
+                                   why_missing)
+
+MAX_INLINE_SLICES = 8  # bigger slice groups fold into a <details>
+
+
+def _stat(value) -> str:
+    """Exact integers (tracts, timestamps); 5 significant digits else."""
+    if value is None or value != value:
+        return ""
+    if float(value).is_integer() and abs(value) < 1e15:
+        return f"{value:,.0f}"
+    return f"{value:,.1f}" if abs(value) >= 1000 else f"{value:.5g}"
+
+
+def _percent(value) -> str:
+    """Missing share; never rounds 1 in 12,002 to '0.0%' or '100.0%'."""
+    if value is None:
+        return ""
+    if value == 0:
+        return '<span class="muted">0%</span>'
+    if value == 100:
+        return "100%"
+    if value < 0.1 or value > 99.9:
+        return "&lt;0.1%" if value < 0.1 else "&gt;99.9%"
+    return f"{value:.1f}%"
+
+
+def _feature_rows(features):
+    for f in features:
+        cells = (f"<code>{esc(f['name'])}</code>", esc(f["type"].lower()),
+                 num(f.get("present"), ",.0f"), _percent(f.get("missing_pct")))
+        if "unique" in f:
+            text = f"{f['unique']:,} unique values"
+            if f.get("top") is not None:
+                text += (f"; most frequent <code>{esc(f['top'])}</code> "
+                         f"({f['top_count']:,.0f})")
+            yield cells + (Span(text, 4),)
+        else:
+            yield cells + tuple(_stat(f.get(k))
+                                for k in ("mean", "std", "min", "max"))
+
+
+def data(report: dict) -> str:
+    parts = ['<section id="data"><h2>Data</h2>']
+    anomalies = report["anomalies"]
+    if anomalies is None:
+        parts.append(missing("No anomaly check: "
+                             + why_missing(report, "ExampleValidator")))
+    elif anomalies["lines"]:
+        lines = anomalies["lines"]
+        items = "".join(f"<li>{esc(line)}</li>" for line in lines)
+        noun = "anomaly" if len(lines) == 1 else "anomalies"
+        parts.append(f'<div class="note fail"><strong>ExampleValidator found '
+                     f"{len(lines)} {noun}</strong> against the schema:"
+                     f'<ul class="anomalies">{items}</ul></div>')
+    else:
+        parts.append(f'<div class="note ok">No anomalies: every split '
+                     f'({esc(", ".join(anomalies["splits"]))}) matches the '
+                     "schema.</div>")
+    statistics = report["statistics"]
+    if statistics is None:
+        parts.append(missing("No statistics: "
+                             + why_missing(report, "StatisticsGen")))
+    else:
+        headers = ["Feature", "Type", "Present", "Missing", "Mean", "Std",
+                   "Min", "Max"]
+        for index, (split, stats) in enumerate(statistics["splits"].items()):
+            if "error" in stats:
+                parts.append(missing(f"{esc(split)}: {esc(stats['error'])}"))
+                continue
+            parts.append(
+                f"<details{' open' if index == 0 else ''}><summary>"
+                f"{esc(split)} split: {stats['num_examples']:,} examples, "
+                f"{len(stats['features'])} features</summary>"
+                + table(headers, _feature_rows(stats["features"]),
+                        numeric=range(2, 8)) + "</details>")
+        parts.append('<p class="muted">Missing counts blank CSV cells too. '
+                     f'TFDV statistics: <code>{esc(statistics["uri"])}</code>'
+                     "</p>")
+    return "".join(parts) + "</section>"
+
+
+def _slice_rows(items):
+    for name, m in items:
+        label = m.get("mean_label")
+        one_class = label is not None and not 0 < label < 1
+        auc = ('<span class="muted" title="one class only: AUC undefined">'
+               "\u2013</span>" if one_class else num(m.get("auc")))
+        yield (esc(name), num(m.get("example_count"), ",.0f"), auc,
+               num(m.get("binary_accuracy")), num(m.get("calibration"), ".3f"),
+               num(m.get("mean_label"), ".3f"))
+
+
+def _slice_key(name: str):
+    value = name.split("=", 1)[-1]
+    return (0, float(value), "") if _is_number(value) else (1, 0.0, value)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
+
+
+def _slices(evaluation: dict) -> str:
+    headers = ["Slice", "Examples", "AUC", "Accuracy", "Calibration",
+               "Mean label"]
+    numeric = range(1, 6)
+    groups: dict[str, list] = {}
+    for name, metrics in evaluation["slices"].items():
+        groups.setdefault(name.split("=", 1)[0], []).append((name, metrics))
+    rows, folded = [("overall", evaluation["overall"])], []
+    for feature in sorted(groups):
+        items = sorted(groups[feature], key=lambda item: _slice_key(item[0]))
+        if len(items) <= MAX_INLINE_SLICES:
+            rows += items
+        else:
+            folded.append((feature, items))
+    html = table(headers, _slice_rows(rows), numeric,
+                 row_class=lambda i, _: "emph" if i == 0 else None)
+    for feature, items in folded:
+        scored = [(m["auc"], n) for n, m in items if m.get("auc") is not None
+                  and m.get("example_count", 0) >= 50
+                  and 0 < m.get("mean_label", 0.5) < 1]
+        spread = ""
+        if scored:
+            (low, low_name), (high, high_name) = min(scored), max(scored)
+            spread = (f": AUC {low:.4f} ({esc(low_name)}) to {high:.4f} "
+                      f"({esc(high_name)}) among slices with \u2265 50 "
+                      "examples")
+        html += (f"<details><summary>{len(items)} {esc(feature)} slices"
+                 f"{spread}</summary>"
+                 + table(headers, _slice_rows(items), numeric) + "</details>")
+    return html
+
+
+def _baseline(report: dict, overall: dict) -> str:
+    diffs = [(k[:-5], overall[k]) for k in ("auc_diff", "binary_accuracy_diff")
+             if overall.get(k) is not None]
+    if not diffs:
+        return ('<p class="muted">No baseline comparison: no model had been '
+                "blessed before this one.</p>")
+    rows = [(esc(name), num(overall.get(name)),
+             num(overall.get(name) - diff if overall.get(name) is not None
+                 else None), num(diff, "+.4f")) for name, diff in diffs]
+    model_id = report["lineage"].get("baseline_model_id")
+    return (f"<h3>Against the latest blessed model"
+            f"{f' (#{model_id})' if model_id else ''}</h3>"
+            + table(["Metric", "Candidate", "Baseline", "Difference"], rows,
+                    numeric=[1, 2, 3]))
+
+
+def evaluation(report: dict) -> str:
+    summary = report["summary"]
+    parts = ['<section id="evaluation"><h2>Evaluation</h2>']
+    if not summary.get("eval"):
+        parts.append(missing("No evaluation: "
+                             + why_missing(report, "Evaluator")))
+        return "".join(parts) + "</section>"
+    blessed = summary.get("blessed")
+    parts.append(f'<div class="note {"ok" if blessed else "fail"}"><strong>'
+                 f'{"BLESSED" if blessed else "NOT BLESSED"}</strong>: '
+                 f'{esc(summary.get("blessing_reason"))}</div>')
+    if report["gates"]:
+        parts.append(f'<p class="muted">Gates on the overall slice: '
+                     f'{esc("; ".join(report["gates"]))}.</p>')
+    parts.append(_baseline(report, summary["eval"]["overall"]))
+    parts.append("<h3>Per slice (eval split, candidate model)</h3>")
+    parts.append(_slices(summary["eval"]))
+    return "".join(parts) + "</section>"
+
+
+def _value(value) -> str:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return esc(value)
+    return f"{value:,}" if isinstance(value, int) else f"{value:.4f}"
+
+
+def optimization(report: dict) -> str:
+    parts = ['<section id="optimization"><h2>Optimization</h2>']
+    found = report["optimization"]
+    if found is None:
+        where = report.get("optimization_path")
+        text = (f"No optimization report at <code>{esc(where)}</code>: "
+                "models trained before the Trainer wrote "
+                "<code>assets.extra/optimization_report.json</code> have none."
+                if where else why_missing(report, "Trainer"))
+        return "".join(parts) + missing(text) + "</section>"
+    scalars = "".join(f"<dt>{esc(k.replace('_', ' '))}</dt><dd>{_value(v)}"
+                      "</dd>" for k, v in found.items()
+                      if not isinstance(v, (dict, list)))
+    parts.append(f'<dl class="facts">{scalars}</dl>')
+    if found.get("teacher_params") and found.get("params"):
+        ratio = found["teacher_params"] / found["params"]
+        parts.append(f"<p>The student has {ratio:.1f}x fewer parameters than "
+                     "its teacher.</p>")
+    for key, value in found.items():
+        if isinstance(value, dict):
+            parts.append(f"<h3>{esc(key.replace('_', ' '))}</h3>" + table(
+                ["Name", "Value"], [(f"<code>{esc(k)}</code>", _value(v))
+                                    for k, v in value.items()], numeric=[1]))
+    return "".join(parts) + "</section>"
+
+
+def _variant_rows(quantization: dict):
+    for v in quantization["variants"]:
+        if v.get("error"):
+            yield (esc(v["name"]), *[""] * 8, f"failed: {esc(v['error'])}")
+            continue
+        verdict = ("blessed" if v["name"] == quantization["blessed_variant"]
+                   else "anchor" if v["name"] == "float32" else
+                   "within budget" if v["within_budget"] else "over budget")
+        yield (esc(v["name"]), f"{v['size_bytes']:,}",
+               num(v["size_ratio_vs_float32"], ".2f") + "x", num(v["auc"]),
+               num(round(-v["auc_drop"], 4) + 0.0, "+.4f"),  # no "-0.0000"
+               num(v["accuracy"]),
+               num(v["latency_ms_p50"], ".3f"),
+               num(v["latency_ms_p90"], ".3f"),
+               num(v["speedup_vs_float32"], ".2f") + "x", verdict)
+
+
+def quantization(report: dict) -> str:
+    parts = ['<section id="quantization"><h2>Quantization trade-off</h2>']
+    found = report["summary"].get("quantization")
+    if not found:
+        text = ("Not quantized: the Quantizer only runs on a blessed model."
+                if report["summary"].get("blessed") is False
+                else why_missing(report, "Quantizer"))
+        return "".join(parts) + missing(text) + "</section>"
+    blessed = found.get("blessed_variant")
+    parts.append(f'<div class="note {"ok" if blessed else "warn"}">'
+                 f"{esc(found['reason'])}</div>")
+    parts.append(f'<p class="muted">{found["eval_examples"]:,} eval examples; '
+                 f'reference SavedModel AUC {found["reference"]["auc"]:.4f}, '
+                 f'budget: AUC drop \u2264 {found["max_auc_drop"]:g}.</p>')
+    parts.append(table(
+        ["Variant", "Bytes", "vs float32", "AUC", "\u0394AUC", "Accuracy",
+         "p50 ms", "p90 ms", "Speed-up", "Verdict"],
+        _variant_rows(found), numeric=range(1, 9),
+        row_class=lambda _, row: "blessed" if row[-1] == "blessed" else None))
+    plot = svg.tradeoff_plot(found)
+    if plot:
+        parts.append(
+            f"<figure>{plot}<figcaption class=\"legend\">"
+            '<span><i class="dot" style="background:#1f7a4d"></i>blessed'
+            '</span><span><i class="dot" style="background:#2457c5"></i>'
+            'within budget</span><span><i class="dot" style="background:'
+            '#b42318"></i>over budget</span>Labels: variant \u00b7 batch-1 '
+            "p50 latency. Below the red line a variant costs more AUC than "
+            "the budget allows.</figcaption></figure>")
+    return "".join(parts) + "</section>"
