@@ -13,7 +13,7 @@ PYTHON310 ?= $(shell for p in python3.10 $${PYENV_ROOT:-$$HOME/.pyenv}/versions/
 RUN_ARGS  ?=
 TEST_ARGS ?=
 
-.PHONY: install run test test-fast bench lock clean
+.PHONY: install run test test-fast bench lock clean test-system-deps
 
 install: $(STAMP)
 
@@ -29,8 +29,16 @@ $(STAMP): requirements.lock setup.py
 run: install
 	$(VENV)/bin/tfx-prod run $(RUN_ARGS)
 
-test: install
+test: install test-system-deps
 	$(PY) -m pytest $(TEST_ARGS)
+
+# The report test renders HTML in headless Chromium (Debian's package).
+test-system-deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Debian's chromium for the report test"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "error: the report test needs Chromium: sudo apt-get install -y chromium"; exit 1; fi; }
 
 test-fast: install
 	$(PY) -m pytest -m "not e2e" $(TEST_ARGS)

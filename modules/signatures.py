@@ -75,4 +75,7 @@ def export_serving_model(model, tf_transform_output, export_dir):
     """Saves `model` with the Transform graph attached and all signatures."""
     model.tft_layer = tf_transform_output.transform_features_layer()
     signatures = make_signatures(model, tf_transform_output)
-    model.save(export_dir, save_format="tf", signatures=signatures)
+    # No optimizer slots: they are training state (Adam keeps two per weight,
+    # i.e. 2x the model) that serving never reads.
+    model.save(export_dir, save_format="tf", signatures=signatures,
+               include_optimizer=False)

@@ -80,6 +80,8 @@ def default_beam_args(data_root: str) -> tuple[list[str], str]:
                  "--direct_num_workers=0"],
                 f"latest span is {size / 2**20:.0f} MiB: Beam DirectRunner, "
                 "multi-processing (one worker per core)")
-    return (["--direct_running_mode=in_memory", "--direct_num_workers=1"],
-            f"latest span is {size / 2**20:.1f} MiB: Beam DirectRunner, "
-            "in-process")
+    # No args at all: DirectRunner's defaults are in-process with one worker,
+    # and TFX builds an sdist of itself for remote workers in every Beam
+    # component whenever any Beam arg is set (tfx/utils/dependency_utils.py).
+    return ([], f"latest span is {size / 2**20:.1f} MiB: Beam DirectRunner, "
+                "in-process (its defaults)")

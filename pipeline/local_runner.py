@@ -11,9 +11,9 @@ import time
 from typing import Callable, Optional
 
 from ml_metadata.proto import metadata_store_pb2
-from tfx import v1 as tfx
 from tfx.orchestration.portable import launcher
 
+from pipeline import dsl
 from pipeline.configs import PipelineConfig
 from pipeline.pipeline import create_pipeline
 
@@ -94,7 +94,7 @@ def run_pipeline(config: PipelineConfig,
     """Runs the whole DAG; raises the failing component's exception."""
     os.makedirs(config.pipeline_root, exist_ok=True)
     with _listening(listener):
-        tfx.orchestration.LocalDagRunner().run(create_pipeline(config))
+        dsl.LocalDagRunner().run(create_pipeline(config))
 
 
 if __name__ == "__main__":

@@ -5,7 +5,6 @@ CsvExampleGen -> StatisticsGen -> ImportSchemaGen|SchemaGen -> ExampleValidator
 -> [blessed] Quantizer -> Pusher.
 """
 import tensorflow_model_analysis as tfma
-from tfx import v1 as tfx
 
 from components.anomaly_gate import AnomalyGate
 from components.baseline_resolver import LatestBlessedBaselineStrategy
@@ -14,6 +13,7 @@ from components.quantizer import Quantizer
 from components.trainer import OptimizingTrainer
 from modules import features
 from modules.model import PROBABILITY_OUTPUT
+from pipeline import dsl
 from pipeline.configs import PipelineConfig, code_version
 
 PREPROCESSING_FN = "modules.preprocessing.preprocessing_fn"
@@ -66,33 +66,33 @@ def make_eval_config(config: PipelineConfig) -> tfma.EvalConfig:
         ])])
 
 
-def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
+def create_pipeline(config: PipelineConfig) -> dsl.Pipeline:
     """Builds the pipeline; runners only choose where it runs."""
-    example_gen = tfx.components.CsvExampleGen(
+    example_gen = dsl.CsvExampleGen(
         input_base=config.data_root,
         # Newest `span-N` folder by default: a new day of data is a new span.
-        input_config=tfx.proto.Input(splits=[
-            tfx.proto.Input.Split(name="single_split", pattern="span-{SPAN}/*")]),
-        output_config=tfx.proto.Output(split_config=tfx.proto.SplitConfig(
-            splits=[tfx.proto.SplitConfig.Split(name="train", hash_buckets=4),
-                    tfx.proto.SplitConfig.Split(name="eval", hash_buckets=1)])))
-    statistics_gen = tfx.components.StatisticsGen(
+        input_config=dsl.example_gen_pb2.Input(splits=[
+            dsl.example_gen_pb2.Input.Split(name="single_split", pattern="span-{SPAN}/*")]),
+        output_config=dsl.example_gen_pb2.Output(split_config=dsl.example_gen_pb2.SplitConfig(
+            splits=[dsl.example_gen_pb2.SplitConfig.Split(name="train", hash_buckets=4),
+                    dsl.example_gen_pb2.SplitConfig.Split(name="eval", hash_buckets=1)])))
+    statistics_gen = dsl.StatisticsGen(
         examples=example_gen.outputs["examples"])
     if config.schema_path:
-        schema_gen = tfx.components.ImportSchemaGen(
+        schema_gen = dsl.ImportSchemaGen(
             schema_file=config.schema_path)
     else:
-        schema_gen = tfx.components.SchemaGen(
+        schema_gen = dsl.SchemaGen(
             statistics=statistics_gen.outputs["statistics"],
             infer_feature_shape=False)
-    example_validator = tfx.components.ExampleValidator(
+    example_validator = dsl.ExampleValidator(
         statistics=statistics_gen.outputs["statistics"],
         schema=schema_gen.outputs["schema"])
     anomaly_gate = AnomalyGate(
         anomalies=example_validator.outputs["anomalies"])
 
     version = code_version()
-    transform = tfx.components.Transform(
+    transform = dsl.Transform(
         examples=example_gen.outputs["examples"],
         schema=schema_gen.outputs["schema"],
         preprocessing_fn=PREPROCESSING_FN,
@@ -104,11 +104,11 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
     # Distillation from the serving model: the latest blessed model is the teacher.
     teacher = None
     if config.trainer_options.get("options", {}).get("teacher") == "base_model":
-        teacher = tfx.dsl.Resolver(
-            strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
-            model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
-            model_blessing=tfx.dsl.Channel(
-                type=tfx.types.standard_artifacts.ModelBlessing),
+        teacher = dsl.Resolver(
+            strategy_class=dsl.LatestBlessedModelStrategy,
+            model=dsl.Channel(type=dsl.standard_artifacts.Model),
+            model_blessing=dsl.Channel(
+                type=dsl.standard_artifacts.ModelBlessing),
         ).with_id("teacher_model_resolver")
 
     trainer = OptimizingTrainer(
@@ -117,26 +117,26 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=schema_gen.outputs["schema"],
-        train_args=tfx.proto.TrainArgs(num_steps=config.train_steps),
-        eval_args=tfx.proto.EvalArgs(num_steps=config.eval_steps),
+        train_args=dsl.trainer_pb2.TrainArgs(num_steps=config.train_steps),
+        eval_args=dsl.trainer_pb2.EvalArgs(num_steps=config.eval_steps),
         custom_config={**config.trainer_options, "code_version": version},
     ).with_id("Trainer")
 
-    baseline = tfx.dsl.Resolver(
+    baseline = dsl.Resolver(
         strategy_class=LatestBlessedBaselineStrategy,
         candidate=trainer.outputs["model"],
-        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
-        model_blessing=tfx.dsl.Channel(
-            type=tfx.types.standard_artifacts.ModelBlessing),
+        model=dsl.Channel(type=dsl.standard_artifacts.Model),
+        model_blessing=dsl.Channel(
+            type=dsl.standard_artifacts.ModelBlessing),
     ).with_id("latest_blessed_model_resolver")
 
-    evaluator = tfx.components.Evaluator(
+    evaluator = dsl.Evaluator(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
         baseline_model=baseline.outputs["model"],
         eval_config=make_eval_config(config))
 
-    with tfx.dsl.Cond(evaluator.outputs["blessing"].future()[0]
+    with dsl.Cond(evaluator.outputs["blessing"].future()[0]
                       .custom_property("blessed") == 1):
         quantizer = Quantizer(
             model=trainer.outputs["model"],
@@ -148,12 +148,12 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
         # The Cond above is the blessing gate, so no model_blessing input.
         pusher = AtomicPusher(
             model=quantizer.outputs["quantized_model"],
-            push_destination=tfx.proto.PushDestination(
-                filesystem=tfx.proto.PushDestination.Filesystem(
+            push_destination=dsl.pusher_pb2.PushDestination(
+                filesystem=dsl.pusher_pb2.PushDestination.Filesystem(
                     base_directory=f"{config.serving_dir}/{config.model_name}")),
         ).with_id("Pusher")
 
-    return tfx.dsl.Pipeline(
+    return dsl.Pipeline(
         pipeline_name=config.pipeline_name,
         pipeline_root=config.pipeline_root,
         components=[example_gen, statistics_gen, schema_gen, example_validator,
@@ -161,6 +161,6 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
                     trainer, baseline, evaluator, quantizer, pusher],
         enable_cache=config.enable_cache,
         metadata_connection_config=(
-            tfx.orchestration.metadata.sqlite_metadata_connection_config(
+            dsl.sqlite_metadata_connection_config(
                 config.metadata_path)),
         beam_pipeline_args=config.beam_pipeline_args)

@@ -41,6 +41,50 @@ def rows_as_instances(frame: pd.DataFrame):
     return instances
 
 
+def serialize_rows(frame: pd.DataFrame):
+    """DataFrame rows -> serialized tf.Examples, the way CSV rows arrive
+    (a blank cell is an absent feature)."""
+    import tensorflow as tf
+    examples = []
+    for record in frame.to_dict("records"):
+        feature = {}
+        for name, value in record.items():
+            if value != value:  # NaN: blank in the CSV
+                continue
+            kind = features.raw_dtype(name)
+            if kind == "string":
+                feature[name] = tf.train.Feature(
+                    bytes_list=tf.train.BytesList(value=[str(value).encode()]))
+            elif kind == "int":
+                feature[name] = tf.train.Feature(
+                    int64_list=tf.train.Int64List(value=[int(value)]))
+            else:
+                feature[name] = tf.train.Feature(
+                    float_list=tf.train.FloatList(value=[float(value)]))
+        examples.append(tf.train.Example(
+            features=tf.train.Features(feature=feature)).SerializeToString())
+    return tf.constant(examples)
+
+
+def raw_dense_inputs(frame: pd.DataFrame):
+    """The `serving_default` inputs a REST client would send for these rows:
+    one dense column per model input, blanks as the documented sentinel."""
+    import numpy as np
+    import tensorflow as tf
+    columns = {}
+    for name in features.model_input_features():
+        column = frame[name]
+        kind = features.raw_dtype(name)
+        filled = column.fillna(features.missing_value(name))
+        if kind == "string":
+            columns[name] = tf.constant(filled.astype(str).to_numpy())
+        elif kind == "int":
+            columns[name] = tf.constant(filled.astype(np.int64).to_numpy())
+        else:
+            columns[name] = tf.constant(filled.astype(np.float32).to_numpy())
+    return columns
+
+
 @pytest.fixture(scope="session")
 def taxi_sample() -> pd.DataFrame:
     return pd.read_csv(TAXI_CSV).sample(n=600, random_state=7)

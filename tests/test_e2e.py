@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 
 from modules import features
-from tests.conftest import TRAIN_STEPS, read_text, tfx_prod, versions
+from tests.conftest import (TRAIN_STEPS, raw_dense_inputs, read_text,
+                            serialize_rows, tfx_prod, versions)
 
 pytestmark = pytest.mark.e2e
 
@@ -48,12 +49,7 @@ def test_pushed_version_is_complete_and_serves(first_run, small_data):
 
     rows = pd.read_csv(small_data / "span-1" / "data.csv").head(50)
     loaded = tf.saved_model.load(str(version_dir))
-    raw = {}
-    for name in features.model_input_features():
-        column = rows[name].fillna(features.missing_value(name))
-        kind = features.raw_dtype(name)
-        dtype = {"string": str, "int": np.int64, "float": np.float32}[kind]
-        raw[name] = tf.constant(column.astype(dtype).to_numpy())
+    raw = raw_dense_inputs(rows)
     probabilities = loaded.signatures["serving_default"](**raw)["probabilities"]
     assert probabilities.shape == (50, 1)
     labels = (rows["tips"] > 0.2 * rows["fare"]).to_numpy()
@@ -63,7 +59,7 @@ def test_pushed_version_is_complete_and_serves(first_run, small_data):
     # The shipped TFLite file runs in the interpreter and agrees with the
     # SavedModel on the same transformed inputs.
     transformed = loaded.signatures["transform_features"](
-        examples=tf.constant([_example(r) for r in rows.to_dict("records")]))
+        examples=serialize_rows(rows))
     inputs = {name: transformed[name].numpy()
               for name in features.transformed_input_widths()}
     reference = loaded.signatures["predict_transformed"](
@@ -73,26 +69,6 @@ def test_pushed_version_is_complete_and_serves(first_run, small_data):
     lite = np.array([_run_lite(runner, {k: v[i:i + 1] for k, v in inputs.items()})
                      for i in range(len(rows))]).reshape(-1, 1)
     assert np.abs(lite - reference).max() < 0.05
-
-
-def _example(record):
-    import tensorflow as tf
-    feature = {}
-    for name, value in record.items():
-        if value != value:
-            continue
-        kind = features.raw_dtype(name)
-        if kind == "string":
-            feature[name] = tf.train.Feature(
-                bytes_list=tf.train.BytesList(value=[str(value).encode()]))
-        elif kind == "int":
-            feature[name] = tf.train.Feature(
-                int64_list=tf.train.Int64List(value=[int(value)]))
-        else:
-            feature[name] = tf.train.Feature(
-                float_list=tf.train.FloatList(value=[float(value)]))
-    return tf.train.Example(
-        features=tf.train.Features(feature=feature)).SerializeToString()
 
 
 def _run_lite(runner, inputs):
@@ -162,3 +138,34 @@ def test_bad_data_stops_before_training(tmp_path, damage, feature):
     ran = {c["id"] for c in summary["components"]}
     assert "Transform" not in ran and "Trainer" not in ran
     assert versions(home) == []
+
+
+@pytest.mark.parametrize("flags, recipe", [
+    (("--optimization", "prune", "--final-sparsity", "0.8"), "prune"),
+    (("--optimization", "distill"), "distill"),
+])
+def test_optimized_model_is_quantized_to_int8_and_pushed(first_run, small_data,
+                                                         flags, recipe):
+    """Pruned + int8 and distilled + int8, end to end. The bench measures these
+    variants rather than gating them, so the baseline comparison is relaxed."""
+    home, _, _ = first_run
+    pushed_before = len(versions(home))
+    result, summary = tfx_prod("--train-steps", TRAIN_STEPS, *flags,
+                               "--max-auc-regression", "1", home=home,
+                               data=small_data)
+    assert result.returncode == 0, result.stderr
+    states = {c["id"]: c["state"] for c in summary["components"]}
+    assert states["Transform"] == "cached" and states["Trainer"] == "complete"
+    report = summary["optimization"]
+    assert report["optimization"] == recipe
+    if recipe == "prune":
+        assert abs(report["sparsity"] - 0.8) < 0.02
+    else:
+        assert report["param_ratio"] <= 0.10
+        assert report["auc_retention"] >= 0.9
+    int8 = {v["name"]: v for v in summary["quantization"]["variants"]}["int8"]
+    assert int8["error"] is None and int8["size_ratio_vs_float32"] < 0.35
+    assert len(versions(home)) == pushed_before + 1
+    newest = home / "serving" / "taxi" / versions(home)[-1]
+    pushed_report = newest / "assets.extra" / "optimization_report.json"
+    assert pushed_report.exists()

@@ -7,7 +7,7 @@ import tensorflow_transform as tft
 from modules import features
 from modules.model import PROBABILITY_OUTPUT, TrainerConfig, build_model
 from modules.signatures import export_serving_model
-from tests.conftest import raw_feature_spec
+from tests.conftest import raw_dense_inputs, raw_feature_spec, serialize_rows
 
 
 def test_config_rejects_unknown_keys():
@@ -27,43 +27,6 @@ def test_model_takes_every_transformed_feature():
     assert ((probabilities >= 0) & (probabilities <= 1)).all()
 
 
-def _serialize(frame):
-    examples = []
-    for record in frame.to_dict("records"):
-        feature = {}
-        for name, value in record.items():
-            if value != value:  # NaN: blank in the CSV
-                continue
-            kind = features.raw_dtype(name)
-            if kind == "string":
-                feature[name] = tf.train.Feature(
-                    bytes_list=tf.train.BytesList(value=[str(value).encode()]))
-            elif kind == "int":
-                feature[name] = tf.train.Feature(
-                    int64_list=tf.train.Int64List(value=[int(value)]))
-            else:
-                feature[name] = tf.train.Feature(
-                    float_list=tf.train.FloatList(value=[float(value)]))
-        examples.append(tf.train.Example(
-            features=tf.train.Features(feature=feature)).SerializeToString())
-    return tf.constant(examples)
-
-
-def _raw_dense(frame):
-    columns = {}
-    for name in features.model_input_features():
-        column = frame[name]
-        kind = features.raw_dtype(name)
-        filled = column.fillna(features.missing_value(name))
-        if kind == "string":
-            columns[name] = tf.constant(filled.astype(str).to_numpy())
-        elif kind == "int":
-            columns[name] = tf.constant(filled.astype(np.int64).to_numpy())
-        else:
-            columns[name] = tf.constant(filled.astype(np.float32).to_numpy())
-    return columns
-
-
 def test_all_signatures_agree_after_save_and_load(transformed, tmp_path):
     transform_dir, _, sample = transformed
     assert set(raw_feature_spec()) == set(sample.columns)
@@ -79,13 +42,13 @@ def test_all_signatures_agree_after_save_and_load(transformed, tmp_path):
     # between the tf.Example path (absent) and the dense path (sentinel).
     rows = sample.dropna(subset=features.model_input_features()).head(40)
     by_example = loaded.signatures["serving_tf_example"](
-        examples=_serialize(rows))[PROBABILITY_OUTPUT].numpy()
+        examples=serialize_rows(rows))[PROBABILITY_OUTPUT].numpy()
     by_raw = loaded.signatures["serving_default"](
-        **_raw_dense(rows))[PROBABILITY_OUTPUT].numpy()
+        **raw_dense_inputs(rows))[PROBABILITY_OUTPUT].numpy()
     np.testing.assert_allclose(by_raw, by_example, atol=1e-6)
 
     transformed_rows = loaded.signatures["transform_features"](
-        examples=_serialize(rows))
+        examples=serialize_rows(rows))
     expected_label = (rows["tips"] > 0.2 * rows["fare"]).astype(int).to_numpy()
     np.testing.assert_array_equal(
         transformed_rows[features.LABEL_KEY].numpy().reshape(-1), expected_label)
@@ -105,7 +68,22 @@ def test_blank_values_and_sentinels_mean_the_same(transformed, tmp_path):
     rows = sample[sample["company"].isna()].head(10)
     assert len(rows)
     by_example = loaded.signatures["serving_tf_example"](
-        examples=_serialize(rows))[PROBABILITY_OUTPUT].numpy()
+        examples=serialize_rows(rows))[PROBABILITY_OUTPUT].numpy()
     by_raw = loaded.signatures["serving_default"](
-        **_raw_dense(rows))[PROBABILITY_OUTPUT].numpy()
+        **raw_dense_inputs(rows))[PROBABILITY_OUTPUT].numpy()
     np.testing.assert_allclose(by_raw, by_example, atol=1e-6)
+
+
+def test_export_leaves_out_optimizer_state(transformed, tmp_path):
+    """A trained model has Adam slots; the served SavedModel must not."""
+    transform_dir, _, _ = transformed
+    model = build_model(TrainerConfig(hidden_units=(8,)))
+    batch = {name: np.zeros((4, width), np.float32)
+             for name, width in features.transformed_input_widths().items()}
+    model.fit(batch, np.array([[0], [1], [0], [1]]), epochs=1, verbose=0)
+    assert model.optimizer.variables()  # slots exist in memory
+    export_dir = str(tmp_path / "serving")
+    export_serving_model(model, tft.TFTransformOutput(transform_dir), export_dir)
+    names = [name for name, _ in
+             tf.train.list_variables(f"{export_dir}/variables/variables")]
+    assert names and not [n for n in names if "optimizer" in n.lower()]

@@ -14,14 +14,14 @@ import time
 import traceback
 
 from pipeline.configs import PipelineConfig, default_beam_args
-from tfx_prod import run_args
+from tfx_prod import results_cache, run_args
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_ANOMALIES, EXIT_NOT_BLESSED = 0, 1, 2, 3, 4
 
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from tfx_prod import synth
+    from tfx_prod import report, synth
     parser = argparse.ArgumentParser(
         prog="tfx-prod",
         description="A production TFX pipeline: validate data, train, evaluate "
@@ -35,6 +35,10 @@ def build_parser() -> argparse.ArgumentParser:
                     "run with no new data or settings reuses every step.",
         epilog=run_args.EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     run_args.add_arguments(run)
+    report.add_arguments(commands.add_parser(
+        "report", help="write a static HTML report of a run (latest by default)",
+        description="Write a self-contained HTML report of one run: data, "
+                    "evaluation, optimization, quantization, lineage."))
     data = commands.add_parser("data", help="data tools")
     data_commands = data.add_subparsers(dest="data_command", required=True,
                                         metavar="COMMAND")
@@ -89,8 +93,28 @@ def _failure_paragraph(error: BaseException, failed_node: str | None,
         f"traceback is in {log_path}.")
 
 
+def _collect_results(config, executions) -> dict:
+    """Summary from MLMD/TFMA plus the HTML report; never raises."""
+    summary = {}
+    try:
+        from tfx_prod import summary as summary_lib
+        summary = summary_lib.collect(config.metadata_path, executions)
+    except Exception:  # a partial run may lack artifacts; keep going
+        traceback.print_exc()
+    try:  # never raises on a partial run; this only guards disk errors
+        from tfx_prod.report import build_report
+        summary["report"] = build_report(config.pipeline_root)
+    except Exception:
+        traceback.print_exc()
+    return summary
+
+
 def run_command(args) -> int:
     problem = run_args.check_inputs(args)
+    try:
+        trainer_options = run_args.trainer_options(args)
+    except run_args.UsageError as usage:
+        problem = problem or str(usage)
     if problem:
         print(f"tfx-prod run: error: {problem}", file=sys.stderr)
         return EXIT_USAGE
@@ -105,7 +129,7 @@ def run_command(args) -> int:
         min_accuracy=args.min_accuracy,
         max_auc_regression=args.max_auc_regression,
         quantization_max_auc_drop=args.quantization_budget,
-        trainer_options=run_args.trainer_options(args),
+        trainer_options=trainer_options,
         enable_cache=not args.no_cache)
     if args.beam_arg:
         config.beam_pipeline_args, beam_reason = args.beam_arg, "from --beam-arg"
@@ -121,7 +145,8 @@ def run_command(args) -> int:
           f"  schema:   {config.schema_path or 'inferred by SchemaGen'}\n"
           f"  root:     {config.pipeline_root} (ML Metadata: metadata.sqlite)\n"
           f"  serving:  {config.serving_dir}/{config.model_name}\n"
-          f"  beam:     {beam_reason}: {' '.join(config.beam_pipeline_args)}\n"
+          f"  beam:     {beam_reason}"
+          f"{': ' + ' '.join(config.beam_pipeline_args) if config.beam_pipeline_args else ''}\n"
           f"  log:      {log_path}\n", flush=True)
     started = time.monotonic()
     error, failed_node, summary = None, None, {}
@@ -129,7 +154,6 @@ def run_command(args) -> int:
         from absl import logging as absl_logging
         absl_logging.set_verbosity(absl_logging.INFO)
         from pipeline.local_runner import node_ids, run_pipeline
-        from tfx_prod import summary as summary_lib
         from tfx_prod.progress import ProgressView
         view = ProgressView(terminal, node_ids(config), is_tty=terminal.isatty())
         try:
@@ -143,11 +167,19 @@ def run_command(args) -> int:
             view.close()
         executions = {e.node_id: e.execution_id for e in view.events
                       if e.execution_id is not None}
-        try:
-            summary = summary_lib.collect(config.metadata_path, executions,
-                                          {e.node_id: e.state for e in view.events})
-        except Exception:  # a partial run may lack artifacts; keep going
-            traceback.print_exc()
+        reused = all(e.state in ("cached", "resolved", "skipped")
+                     for e in view.events)
+        summary, key = None, None
+        if error is None:
+            from tfx_prod.summary import output_artifact_ids
+            key = results_cache.cache_key(
+                output_artifact_ids(config.metadata_path, executions))
+            if reused:
+                summary = results_cache.load(config.pipeline_root, key)
+        if summary is None:
+            summary = _collect_results(config, executions)
+            if key:
+                results_cache.save(config.pipeline_root, key, summary)
     summary["components"] = [{"id": e.node_id, "state": e.state,
                               "seconds": round(e.seconds, 2)} for e in view.events]
     summary["wall_seconds"] = round(time.monotonic() - started, 2)
@@ -181,6 +213,8 @@ def run_command(args) -> int:
                   "--tag_set serve --signature_def serving_default\n"
                   "  tfx-prod data synth --rows 20000 --span 2 --drift 0.2 && "
                   "tfx-prod run    # retrain on a new span")
+    if summary.get("report"):
+        print(f"\nReport: {summary['report']}")
     summary["status"] = "succeeded" if code in (EXIT_OK,) else "failed"
     summary["exit_code"] = code
     if args.summary_json:
@@ -195,6 +229,9 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "run":
         return run_command(args)
+    if args.command == "report":
+        from tfx_prod import report
+        return report.main(args)
     from tfx_prod import synth
     return synth.main(args)
 

@@ -24,6 +24,10 @@ examples:
 """
 
 
+class UsageError(ValueError):
+    """Flags that parse but do not fit together; reported with exit code 2."""
+
+
 def _positive_int(text: str) -> int:
     value = int(text)
     if value <= 0:
@@ -54,12 +58,12 @@ def trainer_options(args) -> dict:
     options = {}
     if args.optimization == "prune":
         if args.initial_sparsity > args.final_sparsity:
-            raise SystemExit("tfx-prod run: error: --initial-sparsity must not "
-                             "exceed --final-sparsity")
+            raise UsageError("--initial-sparsity must not exceed "
+                             "--final-sparsity")
         end = args.pruning_end_step or max(1, int(0.8 * args.train_steps))
         if not 0 <= args.pruning_begin_step < end <= args.train_steps:
-            raise SystemExit(
-                "tfx-prod run: error: need 0 <= --pruning-begin-step < "
+            raise UsageError(
+                "need 0 <= --pruning-begin-step < "
                 f"--pruning-end-step <= --train-steps (got "
                 f"{args.pruning_begin_step}, {end}, {args.train_steps})")
         options = {"initial_sparsity": args.initial_sparsity,
@@ -68,9 +72,9 @@ def trainer_options(args) -> dict:
                    "pruning_end_step": end}
     elif args.optimization == "distill":
         if args.temperature <= 0:
-            raise SystemExit("tfx-prod run: error: --temperature must be > 0")
+            raise UsageError("--temperature must be > 0")
         options = {"teacher": "base_model" if args.teacher == "blessed"
-                   else "train",
+                   else "trained",
                    "temperature": args.temperature, "alpha": args.distill_alpha}
     config = {"optimization": args.optimization, "strategy": args.strategy}
     if args.mixed_precision:

@@ -108,8 +108,17 @@ def _read_json(*path_parts) -> Optional[dict]:
         return json.load(f)
 
 
-def collect(metadata_path: str, executions: dict[str, int],
-            states: dict[str, str]) -> dict[str, Any]:
+def output_artifact_ids(metadata_path: str,
+                        executions: dict[str, int]) -> dict[str, list[int]]:
+    """Node -> ids of the artifacts its execution output (or reused from cache)."""
+    store = open_store(metadata_path)
+    return {node: sorted(a.id for artifacts in
+                         execution_outputs(store, eid).values()
+                         for a in artifacts)
+            for node, eid in executions.items()}
+
+
+def collect(metadata_path: str, executions: dict[str, int]) -> dict[str, Any]:
     """Gathers eval, blessing, quantization and push results of one run."""
     store = open_store(metadata_path)
     outputs = {node: execution_outputs(store, eid)

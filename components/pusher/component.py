@@ -3,13 +3,13 @@
 Subclassing (rather than `custom_executor_spec=`, deprecated in TFX 1.16) keeps
 the Pusher's spec, channels and validation unchanged.
 """
-from tfx import v1 as tfx
+from tfx.components import Pusher
 from tfx.dsl.components.base import executor_spec
 
 from components.pusher.executor import AtomicPusherExecutor
 
 
-class AtomicPusher(tfx.components.Pusher):
+class AtomicPusher(Pusher):
     """Pusher whose filesystem push never shows a half-written version."""
 
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(AtomicPusherExecutor)

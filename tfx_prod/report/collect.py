@@ -146,12 +146,11 @@ def collect_run(metadata_path: str, run_id: Optional[str] = None) -> dict:
                                       None, anomalies[0])
     if "Evaluator" in by_node:
         report["gates"] = attempt("the Evaluator thresholds", lineage.gates,
-                                  [],
-                                  by_node["Evaluator"]["execution"])
+                                  [], by_node["Evaluator"]["execution"])
+    report["optimization"] = report["summary"].get("optimization")
     if report["lineage"].get("model_uri"):
-        report["optimization"], report["optimization_path"] = attempt(
-            "the optimization report", lineage.optimization, (None, None),
-            report["lineage"]["model_uri"])
+        report["optimization_path"] = os.path.join(
+            report["lineage"]["model_uri"], lineage.OPTIMIZATION_REPORT)
     for component in components:
         del component["execution"]  # protos stay out of the plain dict
     return report
@@ -160,14 +159,12 @@ def collect_run(metadata_path: str, run_id: Optional[str] = None) -> dict:
 def _summary(attempt, metadata_path: str, by_node: dict) -> dict:
     """`tfx_prod.summary.collect`; without the evaluation if unreadable."""
     executions = {node: c["execution_id"] for node, c in by_node.items()}
-    states = {node: c["state"] for node, c in by_node.items()}
     result = attempt("the run summary", summary_lib.collect, None,
-                     metadata_path, executions, states)
+                     metadata_path, executions)
     if result is None:
         executions.pop("Evaluator", None)
         result = attempt("the run summary without the evaluation",
-                         summary_lib.collect, {}, metadata_path, executions,
-                         states)
+                         summary_lib.collect, {}, metadata_path, executions)
     return result
 
 

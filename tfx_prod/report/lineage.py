@@ -1,4 +1,4 @@
-"""Where a run came from and what it made: lineage, gates, optimization.
+"""Where a run came from and what it made: lineage and the Evaluator gates.
 
 Read from the exec properties TFX stores on each execution (input_base,
 custom_config, eval_config as JSON) and from output artifact properties.
@@ -6,10 +6,11 @@ custom_config, eval_config as JSON) and from output artifact properties.
 import json
 import os
 import re
-from typing import Any, Optional
+from typing import Any
 
 from tfx_prod.summary import artifact_property as prop
 
+# Read by tfx_prod.summary; the report names the path when it is absent.
 OPTIMIZATION_REPORT = os.path.join("Format-Serving", "assets.extra",
                                    "optimization_report.json")
 
@@ -98,12 +99,3 @@ def gates(evaluator_execution) -> list[str]:
 def _number(value) -> float:
     """A proto DoubleValue as JSON: a bare number or {"value": number}."""
     return float(value["value"] if isinstance(value, dict) else value)
-
-
-def optimization(model_uri: str) -> tuple[Optional[dict], str]:
-    """The Trainer's optimization_report.json, absent for older models."""
-    path = os.path.join(model_uri, OPTIMIZATION_REPORT)
-    if not os.path.exists(path):
-        return None, path
-    with open(path) as f:
-        return json.load(f), path

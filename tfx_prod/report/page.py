@@ -6,7 +6,7 @@ paths come from user data. Missing sections say why they are missing.
 import datetime
 from typing import Optional
 
-from tfx_prod.report import sections
+from tfx_prod.report import sections, shipping
 from tfx_prod.report.cells import esc, num, table, why_missing
 from tfx_prod.report.style import CSS
 
@@ -121,8 +121,8 @@ def render(report: dict, pipeline_root: str) -> str:
     body = [_header(report, pipeline_root), _problems(report)]
     if report["run_id"]:
         body += [_lineage(report), sections.data(report),
-                 sections.evaluation(report), sections.optimization(report),
-                 sections.quantization(report), _components(report)]
+                 sections.evaluation(report), shipping.optimization(report),
+                 shipping.quantization(report), _components(report)]
     generated = datetime.datetime.now().astimezone().strftime(
         "%Y-%m-%d %H:%M:%S %Z")
     body.append(f"<footer>Generated {esc(generated)} by <code>tfx-prod "
