@@ -90,3 +90,21 @@ def build_model(config: TrainerConfig) -> keras.Model:
                  keras.metrics.BinaryAccuracy(name="binary_accuracy")],
         jit_compile=config.xla)
     return model
+
+
+def fit_model(model: keras.Model, train_dataset, eval_dataset, fn_args,
+              extra_callbacks=()) -> None:
+    """One pass of `fn_args.train_steps` with validation and TensorBoard logs.
+
+    Every recipe trains through here, so steps, validation and logging stay
+    the same whatever the recipe adds (e.g. pruning callbacks).
+    """
+    model.fit(
+        train_dataset,
+        steps_per_epoch=fn_args.train_steps,
+        validation_data=eval_dataset,
+        validation_steps=fn_args.eval_steps,
+        verbose=2,
+        callbacks=[keras.callbacks.TensorBoard(fn_args.model_run_dir,
+                                               profile_batch=0),
+                   *extra_callbacks])

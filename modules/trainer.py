@@ -20,7 +20,7 @@ from tfx import v1 as tfx
 from tfx_bsl.public import tfxio
 
 from modules import distribution, features
-from modules.model import TrainerConfig, build_model
+from modules.model import TrainerConfig, build_model, fit_model
 from modules.signatures import export_serving_model
 
 OPTIMIZATION_REPORT = "optimization_report.json"
@@ -46,21 +46,11 @@ def _input_fn(file_pattern, data_accessor, tf_transform_output, batch_size):
     ).repeat().prefetch(tf.data.AUTOTUNE)
 
 
-def fit_callbacks(fn_args) -> list:
-    return [keras.callbacks.TensorBoard(fn_args.model_run_dir, profile_batch=0)]
-
-
 def train_plain(config, strategy, train_dataset, eval_dataset, fn_args):
     """The baseline recipe: fit the float model."""
     with strategy.scope():
         model = build_model(config)
-    model.fit(
-        train_dataset,
-        steps_per_epoch=fn_args.train_steps,
-        validation_data=eval_dataset,
-        validation_steps=fn_args.eval_steps,
-        verbose=2,
-        callbacks=fit_callbacks(fn_args))
+    fit_model(model, train_dataset, eval_dataset, fn_args)
     return TrainingResult(model, {"optimization": "none",
                                   "params": int(model.count_params())})
 

@@ -15,7 +15,7 @@ import numpy as np
 import tensorflow_model_optimization as tfmot
 import tf_keras as keras
 
-from modules.model import TrainerConfig, build_model
+from modules.model import TrainerConfig, build_model, fit_model
 from modules.recipes import training_result
 
 tfmot_sparsity = tfmot.sparsity.keras
@@ -107,15 +107,9 @@ def train_pruned(config, strategy, train_dataset, eval_dataset, fn_args):
         pruned = _wrap_dense_layers(
             template, tfmot_sparsity.PolynomialDecay(**schedule))
         _compile_like(pruned, template, config)
-    pruned.fit(
-        train_dataset,
-        steps_per_epoch=fn_args.train_steps,
-        validation_data=eval_dataset,
-        validation_steps=fn_args.eval_steps,
-        verbose=2,
-        callbacks=[
-            tfmot_sparsity.UpdatePruningStep(),
-            tfmot_sparsity.PruningSummaries(log_dir=fn_args.model_run_dir)])
+    fit_model(pruned, train_dataset, eval_dataset, fn_args, extra_callbacks=[
+        tfmot_sparsity.UpdatePruningStep(),
+        tfmot_sparsity.PruningSummaries(log_dir=fn_args.model_run_dir)])
     with strategy.scope():
         model = tfmot_sparsity.strip_pruning(pruned)
         _compile_like(model, template, config)
