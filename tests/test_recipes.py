@@ -41,11 +41,11 @@ def synthetic_examples(count, seed):
              + 2 * columns["payment_type_xf"][:, 0]
              + 3 * columns["trip_start_hour_xf"][:, :6].sum(axis=1) + 0.5)
     label = score + rng.normal(scale=0.5, size=count) > 0
-    return columns, label.astype(np.int64)[:, None]
+    return columns, label.astype(np.int64)
 
 
 def repeating_dataset(count, seed):
-    """Like the Trainer's input: (features, [batch, 1] label), forever."""
+    """Like the Trainer's TFXIO input: (features, [batch] label), forever."""
     return tf.data.Dataset.from_tensor_slices(
         synthetic_examples(count, seed)).batch(BATCH).repeat()
 

@@ -103,8 +103,10 @@ class Distiller(keras.Model):
     def per_example_loss(self, label, teacher_probability,
                          student_probability):
         student_logit = logit(student_probability)
+        # TFXIO yields labels as [batch]; the model's output is [batch, 1].
+        label = tf.reshape(tf.cast(label, tf.float32), tf.shape(student_logit))
         hard = tf.nn.sigmoid_cross_entropy_with_logits(
-            labels=tf.cast(label, tf.float32), logits=student_logit)
+            labels=label, logits=student_logit)
         soft_target = tf.sigmoid(logit(teacher_probability) / self.temperature)
         soft = tf.nn.sigmoid_cross_entropy_with_logits(
             labels=soft_target, logits=student_logit / self.temperature)
