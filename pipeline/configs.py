@@ -29,7 +29,10 @@ class PipelineConfig:
     schema_path: Optional[str] = str(DEFAULT_SCHEMA)  # None: infer with SchemaGen
     pipeline_name: str = DEFAULT_PIPELINE_NAME
     model_name: str = "taxi"
-    train_steps: int = 1500
+    # 300 steps x 256 = ~6 epochs of the 12k-row train split: measured eval AUC
+    # 0.9505, calibration 0.997. At 1500 the model is overconfident (cash trips
+    # at p~6e-7), exact AUC falls to 0.949 and TFMA's binned AUC to 0.921.
+    train_steps: int = 300
     eval_steps: int = 50
     trainer_options: dict[str, Any] = dataclasses.field(default_factory=dict)
     # Evaluator blessing: absolute floors and "no worse than the last blessed".
