@@ -13,8 +13,8 @@ from tfx_prod.cli import build_parser
 @pytest.mark.parametrize("flags", [
     [],
     ["--optimization", "prune", "--final-sparsity", "0.9"],
-    ["--optimization", "prune", "--pruning-begin-step", "100",
-     "--pruning-end-step", "900"],
+    ["--optimization", "prune", "--train-steps", "1000",
+     "--pruning-begin-step", "100", "--pruning-end-step", "900"],
     ["--optimization", "distill"],
     ["--optimization", "distill", "--teacher", "blessed", "--temperature", "4"],
     ["--strategy", "cpu", "--mixed-precision", "--xla"],
