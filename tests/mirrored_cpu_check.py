@@ -21,20 +21,14 @@ import tf_keras as keras  # noqa: E402
 from modules import features  # noqa: E402
 from modules.distribution import make_strategy  # noqa: E402
 from modules.model import TrainerConfig, build_model  # noqa: E402
+from tests.synthetic import transformed_inputs  # noqa: E402
 
 ROWS, GLOBAL_BATCH, STEPS, EPOCHS = 2048, 64, 20, 2
 
 
 def synthetic(rows, seed):
     """Transformed-shaped inputs; the label is a simple rule an MLP learns."""
-    rng = np.random.default_rng(seed)
-    inputs = {}
-    for name, width in features.transformed_input_widths().items():
-        if width == 1:
-            inputs[name] = rng.normal(size=(rows, 1)).astype(np.float32)
-        else:
-            hot = rng.integers(0, width, size=rows)
-            inputs[name] = np.eye(width, dtype=np.float32)[hot]
+    inputs = transformed_inputs(np.random.default_rng(seed), rows)
     fare = inputs[features.transformed_name("fare")][:, 0]
     card = inputs[features.transformed_name("payment_type")][:, 0]
     labels = (fare + 1.5 * card - 0.3 > 0).astype(np.float32)[:, None]

@@ -14,6 +14,7 @@ import tensorflow_transform as tft
 import tf_keras as keras
 
 from modules import features
+from tests.synthetic import transformed_inputs
 from modules.model import PROBABILITY_OUTPUT, TrainerConfig
 from modules.recipes import distill, prune
 from modules.signatures import export_serving_model
@@ -29,13 +30,7 @@ PRUNED_UNITS = (32, 16)
 def synthetic_examples(count, seed):
     """One-hot categoricals and N(0, 1) numerics; a noisy nonlinear label."""
     rng = np.random.default_rng(seed)
-    columns = {}
-    for name, width in features.transformed_input_widths().items():
-        if width == 1:
-            columns[name] = rng.normal(size=(count, 1)).astype(np.float32)
-        else:
-            columns[name] = np.eye(width, dtype=np.float32)[
-                rng.integers(0, width, count)]
+    columns = transformed_inputs(rng, count)
     score = (2 * columns["fare_xf"][:, 0]
              - 1.5 * np.abs(columns["trip_miles_xf"][:, 0])
              + 2 * columns["payment_type_xf"][:, 0]
