@@ -1,7 +1,8 @@
 # tfx-prod: one venv, installed only from requirements.lock.
 #   make run    - set up (if needed) and run the pipeline on the bundled taxi data
 #   make test   - set up (if needed) and run the test suite
-#   make bench  - benchmarks against TFX's own taxi example (writes benchmarks/results/)
+#   make bench  - benchmarks against TFX's own taxi example (writes benchmarks/results/,
+#                 then README.md's benchmark blocks from them; BENCH_ARGS=--smoke for a quick check)
 #   make lock   - re-resolve requirements.in into requirements.lock (needs `uv`)
 
 VENV      ?= .venv
@@ -12,8 +13,9 @@ PYTHON310 ?= $(shell for p in python3.10 $${PYENV_ROOT:-$$HOME/.pyenv}/versions/
                $$p -c 'import sys; assert sys.version_info[:2] == (3, 10)' >/dev/null 2>&1 && { echo $$p; break; }; done)
 RUN_ARGS  ?=
 TEST_ARGS ?=
+BENCH_ARGS ?=
 
-.PHONY: install run test test-fast bench lock clean test-system-deps
+.PHONY: install run test test-fast bench lock clean test-system-deps bench-system-deps
 
 install: $(STAMP)
 
@@ -39,12 +41,29 @@ test-system-deps:
 	    echo "installing Debian's chromium for the report test"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "error: the report test needs Chromium: sudo apt-get install -y chromium"; exit 1; fi; }
+	@command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Debian's prometheus for the serving metrics test"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null; \
+	  else echo "error: the serving metrics test needs Prometheus: sudo apt-get install -y prometheus"; exit 1; fi; }
+
+# The serving benchmark's load generator is Debian's wrk.
+bench-system-deps:
+	@command -v wrk >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Debian's wrk for the serving benchmark"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; \
+	  else echo "error: the serving benchmark needs wrk: sudo apt-get install -y wrk"; exit 1; fi; }
 
 test-fast: install
 	$(PY) -m pytest -m "not e2e" $(TEST_ARGS)
 
-bench: install
-	$(PY) -m benchmarks.run_all
+# The README's blocks are rewritten even when a run failed (they then say so),
+# and make still exits with the benchmarks' status. A smoke run leaves both alone.
+bench: install bench-system-deps
+	$(PY) -m benchmarks.run_all $(BENCH_ARGS); status=$$?; \
+	case " $(BENCH_ARGS) " in *" --smoke "*) exit $$status;; esac; \
+	$(PY) -m benchmarks.readme_tables && exit $$status
 
 lock:
 	uv pip compile requirements.in --python-version 3.10 --python-platform x86_64-manylinux_2_28 \

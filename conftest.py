@@ -7,3 +7,6 @@ import os
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+# One definition of the expensive session fixtures for every test directory.
+pytest_plugins = ["tests.fixtures"]

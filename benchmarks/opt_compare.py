@@ -2,8 +2,12 @@
 
 Goals come from the project brief. Every goal also carries `explain`: the
 measured numbers behind it, printed where a goal is missed so the reason
-is visible without opening results.json.
+is visible without opening results.json. `compute` is one repeat;
+`merge` summarizes repeats (median and min–max, goals on the median).
 """
+from benchmarks import stats
+from components.quantizer import tasks
+
 MODELS = ("baseline", "pruned", "distilled")
 FORMATS = ("SavedModel", "float32", "dynamic_range", "float16", "int8")
 INT8_SIZE_MAX = 0.27         # int8 / float32 TFLite size
@@ -14,16 +18,21 @@ STUDENT_PARAMS_MAX = 0.10    # student / teacher params
 STUDENT_RETENTION_MIN = 0.97  # student / teacher AUC
 
 
+def _quantization(model):
+    """The model's Quantizer report with current keys (tasks.readable), or {}."""
+    found = (model or {}).get("quantization")
+    return tasks.readable(found) if found else {}
+
+
 def _variant(model, name):
-    quant = (model or {}).get("quantization") or {}
-    for variant in quant.get("variants") or []:
+    for variant in _quantization(model).get("variants") or []:
         if variant.get("name") == name:
             return variant
     return None
 
 
 def _reference(model):
-    return ((model or {}).get("quantization") or {}).get("reference") or {}
+    return _quantization(model).get("reference") or {}
 
 
 def _report(model):
@@ -46,19 +55,20 @@ def sparsity(model):
     return value if value is not None else _weights(model).get("sparsity")
 
 
-def _ratio(numerator, denominator):
-    if numerator is None or not denominator:
-        return None
-    return numerator / denominator
+_ratio = stats.ratio
 
 
 def _unmeasured(model):
     """Why a model has no numbers, or None if it has them."""
     if model is None:
-        return "its run failed (see the failures below)"
+        return "its run failed (see Failures in results.md)"
     if not model.get("quantization"):
         return ("no quantization report (not blessed, or the Quantizer "
                 "failed)")
+    task = _quantization(model)["task"]
+    if task != "binary":
+        return (f"a {task} model: the bench's tables and goals are in AUC "
+                "(binary models only)")
     return None
 
 
@@ -70,19 +80,30 @@ def _rows_of(name, model, base_auc):
     ref = _reference(model)
     common = {"model": name, "params": params(model),
               "sparsity": sparsity(model)}
+    f32 = _variant(model, "float32") or {}
     rows = [dict(common, format="SavedModel",
                  saved_model_bytes=ref.get("size_bytes"),
                  gzip_bytes=model.get("saved_model_gzip_bytes"),
                  tflite_bytes=None,
                  latency_ms_p50=ref.get("latency_ms_p50"),
+                 speedup_vs_float32=_ratio(f32.get("latency_ms_p50"),
+                                           ref.get("latency_ms_p50")),
+                 # The Quantizer times the SavedModel at batch 1 only.
+                 throughput_rows_per_s=None, throughput_vs_float32=None,
+                 throughput_batch_rows=None,
                  auc=ref.get("auc"), error=None)]
     for fmt in FORMATS[1:]:
         variant = _variant(model, fmt) or {"error": "variant missing"}
-        rows.append(dict(common, format=fmt, saved_model_bytes=None,
-                         gzip_bytes=model["tflite_gzip_bytes"].get(fmt),
-                         tflite_bytes=variant.get("size_bytes"),
-                         latency_ms_p50=variant.get("latency_ms_p50"),
-                         auc=variant.get("auc"), error=variant.get("error")))
+        rows.append(dict(
+            common, format=fmt, saved_model_bytes=None,
+            gzip_bytes=model["tflite_gzip_bytes"].get(fmt),
+            tflite_bytes=variant.get("size_bytes"),
+            latency_ms_p50=variant.get("latency_ms_p50"),
+            speedup_vs_float32=variant.get("speedup_vs_float32"),
+            throughput_rows_per_s=variant.get("throughput_rows_per_s"),
+            throughput_vs_float32=variant.get("throughput_vs_float32"),
+            throughput_batch_rows=variant.get("throughput_batch_rows"),
+            auc=variant.get("auc"), error=variant.get("error")))
     for row in rows:
         row["auc_delta_vs_baseline"] = (
             None if None in (row["auc"], base_auc) else row["auc"] - base_auc)
@@ -99,15 +120,20 @@ def _explained_by(goals, why):
 
 def _goal(goal_id, text, value, target, better, explain):
     """Not measured counts as missed: the phase ran, so the number is owed."""
-    met = False
-    if value is not None:
-        met = value <= target if better == "<=" else value >= target
-    return {"id": goal_id, "goal": text, "value": value, "target": target,
-            "better": better, "met": met, "explain": explain}
+    return stats.goal(goal_id, text, value, target, better, owed=True,
+                      explain=explain)
 
 
 def _num(value, fmt):
     return "n/a" if value is None else format(value, fmt)
+
+
+def _batch_note(int8):
+    """int8's throughput ratio at batch 256, where measured."""
+    if int8.get("throughput_vs_float32") is None:
+        return ""
+    return (f"; at batch {int8['throughput_batch_rows']} int8 does "
+            f"{int8['throughput_vs_float32']:.2f}× float32's rows/s")
 
 
 def _int8_goals(name, model):
@@ -127,9 +153,9 @@ def _int8_goals(name, model):
               f" ms vs int8 {_num(int8.get('latency_ms_p50'), '.3f')} ms "
               f"(SavedModel {_num(ref.get('latency_ms_p50'), '.3f')} ms); "
               f"float32 TFLite {_num(f32.get('size_bytes'), ',')} B, "
-              f"{_num(params(model), ',')} params"),
+              f"{_num(params(model), ',')} params{_batch_note(int8)}"),
         _goal(f"int8_auc_{name}", f"{name}: int8 loses ≤ 1 AUC point vs its "
-              "float SavedModel", int8.get("auc_drop"), AUC_DROP_MAX, "<=",
+              "float SavedModel", int8.get("metric_loss"), AUC_DROP_MAX, "<=",
               f"{prefix}AUC float {_num(ref.get('auc'), '.4f')} vs int8 "
               f"{_num(int8.get('auc'), '.4f')}"),
     ]
@@ -169,8 +195,9 @@ def _student_goals(distilled):
         _goal("student_auc", "distilled: student keeps ≥ 97% of teacher AUC",
               report.get("auc_retention"), STUDENT_RETENTION_MIN, ">=",
               f"AUC student {_num(report.get('student_auc'), '.4f')} vs "
-              f"teacher {_num(report.get('teacher_auc'), '.4f')} (Trainer's "
-              "own eval batches)"),
+              f"teacher {_num(report.get('teacher_auc'), '.4f')} on "
+              f"{_num(report.get('eval_examples'), ',')} eval rows, each "
+              "scored once"),
     ]
 
 
@@ -181,7 +208,7 @@ def weights_gzip_ratio(models, name):
 
 
 def compute(models):
-    """{"rows": [...], "goals": [...]} for the models present."""
+    """One repeat's rows, goals and weight figures for the models present."""
     base_auc = _reference(models.get("baseline")).get("auc")
     rows, goals = [], []
     for name in MODELS:
@@ -200,4 +227,20 @@ def compute(models):
         goals += _explained_by(
             _student_goals(models["distilled"]),
             None if models["distilled"] else _unmeasured(None))
-    return {"rows": rows, "goals": goals}
+    weights = [{"model": name,
+                "optimizer_bytes": _weights(models.get(name)).get(
+                    "optimizer_bytes"),
+                "weights_gzip_vs_baseline": (None if name == "baseline" else
+                                             weights_gzip_ratio(models, name))}
+               for name in MODELS if models.get(name)]
+    return {"rows": rows, "goals": goals, "weights": weights}
+
+
+def merge(per_repeat):
+    """Rows and goals over repeats; `per_repeat` holds `compute` outputs."""
+    present = [r for r in per_repeat if r]
+    return {"rows": stats.merge_rows([r["rows"] for r in present],
+                                     ("model", "format")),
+            "goals": stats.merge_goals([r["goals"] for r in present]),
+            "weights": stats.merge_rows([r["weights"] for r in present],
+                                        ("model",))}

@@ -1,7 +1,8 @@
 """Benchmark the training recipes (pruning, distillation) against the baseline.
 
-Runs after ours' cold + cached runs, in the same pipeline home, so
-ExampleGen -> Transform come from cache and only Trainer onwards re-runs.
+Runs after each repeat of ours' cold + cached runs, in the same pipeline
+home, so ExampleGen -> Transform come from cache and only Trainer onwards
+re-runs.
 `--max-auc-regression 1` lets every variant be blessed (and so quantized)
 whatever the comparison with the latest blessed model says: the bench
 measures, it does not gate.
@@ -60,21 +61,15 @@ def _finish(models, env):
     return {"models": models, **opt_compare.compute(models)}
 
 
-def collect(baseline_summary, variant_summaries, pipeline_root, env=None):
-    """The phase's results from existing summaries, without running.
+def run(ours_repeat, settings):
+    """Prune and distill runs in the home of one repeat of ours.
 
-    `variant_summaries` maps model name -> summary, None if its run failed.
+    Returns the repeat's runs, its models (baseline = ours' cold run) and
+    their rows and goals, JSON-ready.
     """
-    models = {"baseline": _model(baseline_summary, pipeline_root)}
-    for name, summary in variant_summaries.items():
-        models[name] = _model(summary, pipeline_root) if summary else None
-    return _finish(models, env)
-
-
-def run(ours_result):
-    """Prune and distill runs in ours' home; a JSON-ready result dict."""
-    result = {"status": "failed", "runs": {}}
-    cold = (ours_result or {}).get("cold") or {}
+    repeat = (ours_repeat or {}).get("repeat")
+    result = {"repeat": repeat, "status": "failed", "runs": {}}
+    cold = (ours_repeat or {}).get("cold") or {}
     if not cold or not ours.ok(cold):
         result["error"] = ("ours' cold run did not succeed, so there is no "
                            "baseline or cache to build on")
@@ -86,8 +81,10 @@ def run(ours_result):
     # Each model is read right after its run: see model_files' fallback.
     models = {"baseline": _model(cold["summary"], paths["root"])}
     for name, label, flags in VARIANT_RUNS:
-        measured = ours.measured_run(label, cli, paths, env, flags)
-        measured["flags"] = list(flags)
+        flags = [*flags, *settings["our_flags"]]
+        measured = ours.measured_run(f"r{repeat}-{label}", cli, paths, env,
+                                     flags)
+        measured["flags"] = flags
         result["runs"][name] = measured
         models[name] = (_model(measured["summary"], paths["root"])
                         if ours.ok(measured) else None)

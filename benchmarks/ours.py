@@ -1,15 +1,16 @@
 """Benchmark our pipeline through its CLI, exactly as a user runs it.
 
-`tfx-prod run` cold in a fresh pipeline root, then again on the same root
-(cached re-run). The CLI's --summary-json is the source of component
-states, eval metrics, blessing and quantization results; the harness adds
-wall time and memory measured from outside.
+One repeat = `tfx-prod run` cold in a fresh pipeline root, then again on
+the same root (cached re-run). The CLI's --summary-json is the source of
+component states, eval metrics, blessing and quantization results; the
+harness adds wall time and memory measured from outside. Settings other
+than the defaults (a smoke run's steps) arrive as `settings["our_flags"]`.
 """
 import json
 import os
-import shutil
 
 from benchmarks import proc, workdirs
+from pipeline import configs
 from benchmarks.progress import phase, say
 
 NAME = "ours"
@@ -75,9 +76,9 @@ def ok(run_result):
             and summary.get("status") == "succeeded")
 
 
-def run():
-    """Run tfx-prod cold and cached; return a JSON-ready result dict."""
-    result = {"label": LABEL, "status": "failed"}
+def run(repeat, settings):
+    """One repeat of tfx-prod cold and cached; a JSON-ready result dict."""
+    result = {"repeat": repeat, "status": "failed"}
     cli = workdirs.venv_script("tfx-prod")
     if not cli:
         result["error"] = "tfx-prod console script not found"
@@ -85,13 +86,18 @@ def run():
         return result
 
     paths = layout(workdirs.fresh_dir(NAME))
-    shutil.copytree(workdirs.DATA_DIR, paths["data"])
+    workdirs.copy_data_tree(paths["data"], settings["rows"])
     env = child_env(paths["work"])
+    flags = settings["our_flags"]
+    result["flags"] = list(flags)
+    # No --beam-arg is passed, so the CLI picks them by data size, here.
+    result["beam_args"] = configs.default_beam_args(paths["data"])[0]
 
-    result["cold"] = measured_run("cold", cli, paths, env)
+    result["cold"] = measured_run(f"r{repeat}-cold", cli, paths, env, flags)
     if not ok(result["cold"]):
         return result
-    result["cached"] = measured_run("cached", cli, paths, env)
+    result["cached"] = measured_run(f"r{repeat}-cached", cli, paths, env,
+                                    flags)
 
     cold = result["cold"]["summary"]
     result["eval"] = (cold.get("eval") or {}).get("overall")

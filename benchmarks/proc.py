@@ -2,10 +2,13 @@
 
 Two memory numbers, because TFX's Beam stages may fan out into worker
 processes: `peak_tree_rss_mb` samples the summed RSS of the child and all
-its descendants (what the machine must hold); `max_process_rss_mb` is the
-kernel's exact high-water mark of the largest single process in the tree,
-taken from wait4() for this child only (RUSAGE_CHILDREN would accumulate
-across runs).
+its descendants (what the machine must hold), and
+`largest_process_rss_mb` is the peak of the largest single process (what
+one worker must fit). The latter is the larger of two readings: the
+kernel's exact high-water mark from wait4() (the child and the
+descendants it reaped; RUSAGE_CHILDREN would accumulate across runs) and
+the largest process seen while sampling (which also covers descendants
+the child never reaped).
 """
 import os
 import signal
@@ -21,19 +24,22 @@ _POLL_SECONDS = 0.25
 
 
 def _tree_rss_bytes(pid):
-    """Summed RSS of a process and its live descendants (0 if gone)."""
+    """(summed, largest single) RSS of a process and its live descendants.
+
+    (0, 0) once the process is gone.
+    """
     try:
         root = psutil.Process(pid)
         procs = [root] + root.children(recursive=True)
     except psutil.Error:
-        return 0
-    total = 0
+        return 0, 0
+    sizes = []
     for proc in procs:
         try:
-            total += proc.memory_info().rss
+            sizes.append(proc.memory_info().rss)
         except psutil.Error:
             pass
-    return total
+    return sum(sizes), max(sizes, default=0)
 
 
 def _machine_busy_seconds():
@@ -61,7 +67,7 @@ def run_measured(cmd, log_path, env=None, cwd=None, timeout=None):
     The child gets its own session so a timeout can kill the whole tree.
     """
     os.makedirs(os.path.dirname(log_path), exist_ok=True)
-    peak_tree = 0
+    peak_tree = peak_single = 0
     timed_out = False
     busy_before = _machine_busy_seconds()
     with open(log_path, "wb") as log:
@@ -74,7 +80,9 @@ def run_measured(cmd, log_path, env=None, cwd=None, timeout=None):
                 if pid:
                     break
                 if psutil is not None:
-                    peak_tree = max(peak_tree, _tree_rss_bytes(child.pid))
+                    tree, single = _tree_rss_bytes(child.pid)
+                    peak_tree = max(peak_tree, tree)
+                    peak_single = max(peak_single, single)
                 if timeout and time.monotonic() - start > timeout:
                     timed_out = True
                     _kill_tree(child.pid)
@@ -98,7 +106,12 @@ def run_measured(cmd, log_path, env=None, cwd=None, timeout=None):
         "timed_out": timed_out,
         "wall_seconds": round(wall, 2),
         "peak_tree_rss_mb": round(peak_tree / 2**20, 1) if psutil else None,
+        "largest_process_rss_mb": round(max(max_proc_mb,
+                                            peak_single / 2**20), 1),
+        # The two readings behind it, kept so a disagreement is visible.
         "max_process_rss_mb": round(max_proc_mb, 1),
+        "sampled_largest_process_rss_mb": (round(peak_single / 2**20, 1)
+                                           if psutil else None),
         # CPU time of the child and its reaped descendants: less sensitive
         # to other load on the machine than wall time.
         "cpu_seconds": round(cpu, 1),

@@ -1,252 +1,142 @@
-"""Render results.json as results.md (the tables the README quotes)."""
-from benchmarks import compare, opt_report
+"""Render results.json as results.md: the README's blocks plus the detail.
+
+The tables shared with README.md come from `tables` and `opt_report`;
+this module adds what only results.md shows: every repeat's own numbers,
+where the time goes per component, the method and the failures.
+"""
+from benchmarks import compare, opt_report, tables
+from benchmarks.tables import num, row
 
 
-def _num(value, digits=1, suffix=""):
-    if value is None:
-        return "n/a"
-    return f"{value:,.{digits}f}{suffix}"
+def _repeat_table(results):
+    """Every timed run of every repeat, so the medians can be checked."""
+    lines = ["| pipeline | repeat | run | exit | wall s | CPU s "
+             "| other CPU s | peak RSS MB (tree) | largest process MB |",
+             "|---|---:|---|---:|---:|---:|---:|---:|---:|"]
+    for name in compare.PIPELINES:
+        for repeat in (results.get(name) or {}).get("repeats") or []:
+            for run in ("cold", "cached"):
+                m = repeat.get(run)
+                if not m:
+                    continue
+                lines.append(row([
+                    results[name]["label"], str(repeat["repeat"]), run,
+                    str(m.get("returncode")), num(m.get("wall_seconds"), ".1f"),
+                    num(m.get("cpu_seconds"), ".1f"),
+                    num(m.get("other_cpu_seconds"), ".1f"),
+                    num(m.get("peak_tree_rss_mb"), ",.0f"),
+                    num(m.get("largest_process_rss_mb"), ",.0f")]))
+    return lines + [""]
 
 
-def _times(value):
-    return _num(value, 2, "×")
-
-
-def _mark(met):
-    return {True: "**met**", False: "**missed**", None: "n/a"}[met]
-
-
-def _components(pipeline):
-    cold = (pipeline.get("cold") or {}).get("components") or []
-    cached = (pipeline.get("cached") or {}).get("components") or []
-    if not cold:
-        return "n/a"
-    if not cached:
-        return str(len(cold))
-    ran = [c["id"] for c in cached if c.get("state") != "cached"]
-    text = f"{len(cold)} (re-run: {len(cached) - len(ran)} cached"
-    return text + (f"; ran {', '.join(ran)})" if ran else ")")
-
-
-def _pipeline_row(name, pipeline):
-    if pipeline.get("status") == "not_run":
-        return f"| {name} | not run | | | | | | |"
-    eval_ = pipeline.get("eval") or {}
-    cells = [
-        name,
-        _num(compare.wall(pipeline, "cold")),
-        _num(compare.wall(pipeline, "cached")),
-        _times(compare.rerun_over_cold(pipeline)),
-        _num(compare.peak_rss_mb(pipeline), 0),
-        _num(eval_.get("binary_accuracy"), 4),
-        _num(eval_.get("auc"), 4),
-        _components(pipeline),
-    ]
-    if pipeline.get("status") != "succeeded":
-        cells[0] += " (**failed**)"
-    return _row(cells)
-
-
-def _goal_value(goal, value):
-    if value is None:
-        return "n/a"
-    if goal["id"] == "int8_auc":
-        return f"{value * 100:.2f} AUC points"
-    return f"{value:.2f}×"
-
-
-def _goal_lines(goals):
-    return [f"- {_mark(goal['met'])}: {goal['goal']} (measured "
-            f"{_goal_value(goal, goal['value'])}, target {goal['better']} "
-            f"{_goal_value(goal, goal['target'])})" for goal in goals]
-
-
-def _pipeline_section(results):
-    anchor, ours = results["anchor"], results["ours"]
-    ratios = results["comparison"]["ratios"]
-    acc = ratios.get("accuracy_delta")
-    lines = [
-        "## 1. Pipeline", "",
-        "| pipeline | cold wall s | cached re-run s | re-run / cold "
-        "| peak RSS MB | eval accuracy | eval AUC | components |",
-        "|---|---:|---:|---:|---:|---:|---:|---|",
-        _pipeline_row("TFX taxi example (anchor)", anchor),
-        _pipeline_row("tfx-prod (ours)", ours),
-        "",
-        "ours / TFX taxi example: "
-        f"wall {_times(ratios.get('cold_wall'))}, "
-        f"cached re-run {_times(ratios.get('cached_wall'))}, "
-        f"cold CPU time {_times(ratios.get('cold_cpu'))}, "
-        f"peak RSS {_times(ratios.get('peak_rss'))}, "
-        f"served model size {_times(ratios.get('served_model_size'))}, "
-        f"eval accuracy {'n/a' if acc is None else f'{acc:+.4f}'}.",
-        "",
-    ]
-    lines += _goal_lines(results["comparison"]["goals"][:2])
-    return lines + _noise_lines(results)
-
-
-def _noise_lines(results):
-    """Flag runs during which other processes competed for the CPU."""
-    lines = []
-    for key, name in (("anchor", "TFX example"), ("ours", "tfx-prod")):
-        for run in ("cold", "cached"):
-            own = compare.measured(results[key], run, "cpu_seconds")
-            other = compare.measured(results[key], run, "other_cpu_seconds")
-            if own and other is not None and other > 0.1 * own:
-                lines.append(
-                    f"- noise: other processes used {other:.0f} CPU-s during "
-                    f"the {name} {run} run (its own: {own:.0f} CPU-s), so "
-                    "its wall time is inflated; CPU time is less affected.")
-    if results["ours"].get("cold_had_cached_components"):
-        lines.append("- warning: tfx-prod's cold run reported cached "
-                     "components, so it did not start cold.")
-    return [""] + lines if lines else []
-
-
-def _row(cells):
-    return "| " + " | ".join(cells) + " |"
-
-
-def _quant_rows(quant):
-    ref = quant.get("reference") or {}
-    variants = quant.get("variants") or []
-    float_size = next((v.get("size_bytes") for v in variants
-                       if v.get("name") == "float32"), None)
-    rows = []
-    if ref:
-        size = ref.get("size_bytes")
-        rows.append(_row([
-            "reference", _num(size, 0),
-            _times(compare.ratio(size, float_size)),
-            _num(ref.get("auc"), 4), "–",
-            _num(ref.get("latency_ms_p50"), 3), "–", ""]))
-    for v in variants:
-        drop = v.get("auc_drop")
-        blessed = v.get("name") == quant.get("blessed_variant")
-        rows.append(_row([
-            str(v.get("name")), _num(v.get("size_bytes"), 0),
-            _times(v.get("size_ratio_vs_float32")),
-            _num(v.get("auc"), 4),
-            "n/a" if drop is None else f"{0.0 - drop:+.4f}",
-            _num(v.get("latency_ms_p50"), 3),
-            _times(v.get("speedup_vs_float32")),
-            "yes" if blessed else ""]))
-    return rows
-
-
-def _quant_section(results):
-    quant = results["ours"].get("quantization")
-    lines = ["## 2. Quantization (tfx-prod)", ""]
-    if not quant:
-        lines += ["No quantization results: tfx-prod was not run or did "
-                  "not report them.", ""]
-    else:
-        lines += [
-            "| variant | size bytes | × float32 | AUC | Δ AUC "
-            "| batch-1 p50 ms | speed-up vs float32 | blessed |",
-            "|---|---:|---:|---:|---:|---:|---:|---|",
-            *_quant_rows(quant), "",
-            "Δ AUC is minus the reported `auc_drop` (negative = AUC lost).",
-            "",
-        ]
-        errors = [f"- {v.get('name')} failed: {v['error']}"
-                  for v in quant.get("variants") or [] if v.get("error")]
-        lines += errors + ([""] if errors else [])
-    lines += _goal_lines(results["comparison"]["goals"][2:])
-    return lines
+def _recipe_runs(results):
+    lines = ["| repeat | recipe | flags | exit | wall s | CPU s "
+             "| components cached |", "|---:|---|---|---:|---:|---:|---|"]
+    for repeat in (results.get("optimizations") or {}).get("repeats") or []:
+        for name, run in (repeat.get("runs") or {}).items():
+            comps = (run.get("summary") or {}).get("components") or []
+            cached = sum(c.get("state") == "cached" for c in comps)
+            lines.append(row([
+                str(repeat.get("repeat")), name,
+                "`" + " ".join(run.get("flags") or []) + "`",
+                str(run.get("returncode")), num(run.get("wall_seconds"), ".1f"),
+                num(run.get("cpu_seconds"), ".1f"),
+                f"{cached} of {len(comps)}" if comps else "n/a"]))
+    return lines + [""] if len(lines) > 2 else []
 
 
 def _component_table(label, pipeline):
-    cold = (pipeline.get("cold") or {}).get("components") or []
-    cached = {c["id"]: c for c in
-              (pipeline.get("cached") or {}).get("components") or []}
-    if not cold:
+    repeats = [r for r in (pipeline or {}).get("repeats") or []
+               if (r.get("cold") or {}).get("components")]
+    if not repeats:
         return []
-    lines = [f"**{label}**", "",
+    repeat = repeats[0]
+    cached = {c["id"]: c for c in
+              (repeat.get("cached") or {}).get("components") or []}
+    lines = [f"**{label}** (repeat {repeat['repeat']})", "",
              "| component | cold s | re-run | re-run s |",
              "|---|---:|---|---:|"]
-    for comp in cold:
+    for comp in repeat["cold"]["components"]:
         again = cached.get(comp["id"], {})
-        lines.append(f"| {comp['id']} | {_num(comp.get('seconds'))} | "
+        lines.append(f"| {comp['id']} | {num(comp.get('seconds'), '.1f')} | "
                      f"{again.get('state', '')} | "
-                     f"{_num(again.get('seconds')) if again else ''} |")
+                     f"{num(again.get('seconds'), '.1f') if again else ''} |")
     return lines + [""]
 
 
 def _failures(results):
     lines = []
-    for key in ("anchor", "ours"):
-        pipeline = results[key]
-        if pipeline.get("status") in ("succeeded", "not_run"):
-            continue
-        lines += [f"### {key} failed", ""]
-        if pipeline.get("error"):
-            lines.append(pipeline["error"])
-        for run in ("cold", "cached"):
-            tail = (pipeline.get(run) or {}).get("error_tail")
-            if tail:
-                lines += [f"{run} run, end of log:", "", "```",
-                          *tail[-15:], "```", ""]
+    for name in (*compare.PIPELINES, "optimizations"):
+        for repeat in (results.get(name) or {}).get("repeats") or []:
+            if repeat.get("status") == "succeeded":
+                continue
+            lines += [f"### {name}, repeat {repeat.get('repeat')}: "
+                      f"{repeat.get('status')}", ""]
+            if repeat.get("error"):
+                lines += ["```", *repeat["error"].splitlines()[-15:], "```",
+                          ""]
+            runs = {**{k: repeat.get(k) for k in ("cold", "cached")},
+                    **(repeat.get("runs") or {})}
+            for run_name, run in runs.items():
+                tail = (run or {}).get("error_tail")
+                if tail:
+                    lines += [f"{run_name} run, end of its log "
+                              f"(`{run.get('log')}`):", "", "```",
+                              *tail[-15:], "```", ""]
     return (["## Failures", ""] + lines) if lines else []
 
 
-def _method(results):
-    anchor = results["anchor"]
-    steps = ""
-    if anchor.get("train_steps"):
-        steps = (f", {anchor['train_steps']} train / "
-                 f"{anchor.get('eval_steps')} eval steps")
-    return [
-        "## Method", "",
-        "- Anchor: `tfx/examples/chicago_taxi_pipeline/"
-        "taxi_pipeline_native_keras.py` from the installed TFX wheel, "
-        f"unmodified (its own module file{steps} and Beam args), built by "
-        "its `_create_pipeline(...)` and run with `LocalDagRunner` "
-        "(`benchmarks/anchor_driver.py`). It needs "
-        "`TF_USE_LEGACY_KERAS=1`: under Keras 3 its Trainer fails.",
-        "- Ours: `tfx-prod run` (console script) with `--summary-json`.",
-        "- Both read the same bundled CSV (`data/taxi/span-1/data.csv`, "
-        "identical to the wheel's `data/simple/data.csv`), from a fresh "
-        "pipeline root under `benchmarks/work/`, after an unmeasured "
-        "`import tensorflow, tfx` warm-up.",
-        "- Cold = first run on an empty root; cached re-run = the same "
-        "command again on the same root and MLMD.",
-        "- Wall time: measured by the harness around each subprocess "
-        "(includes interpreter and TensorFlow start-up).",
-        "- CPU time: user + system seconds of the child and its reaped "
-        "descendants (Beam workers), from `wait4`.",
-        "- Peak RSS: summed RSS of the child's process tree, sampled every "
-        "0.25 s, max over both runs (the largest single process, from "
-        "`wait4`, is in results.json as `max_process_rss_mb`).",
-        "- Served model size: the pushed model directory.",
-        "- Eval metrics: overall slice of each pipeline's Evaluator; "
-        "n/a when the pipeline's eval config does not compute it (the "
-        "TFX example only computes binary accuracy).",
-        "",
-    ]
+_METHOD = [
+    "## Method", "",
+    "- TFX example: `tfx/examples/chicago_taxi_pipeline/"
+    "taxi_pipeline_native_keras.py` from the installed wheel, built by its "
+    "`_create_pipeline(...)` with its own module file and run with "
+    "`LocalDagRunner` (`benchmarks/anchor_driver.py`); it needs "
+    "`TF_USE_LEGACY_KERAS=1`. *As shipped* keeps its steps and Beam args. "
+    "The *matched control* replaces its Trainer's steps with tfx-prod's and "
+    "passes no Beam args; the steps it really ran with are read back from "
+    "ML Metadata, and a mismatch fails the control.",
+    "- tfx-prod: `tfx-prod run` (console script) with `--summary-json`; "
+    "the recipes re-run it in the same home with their flags and "
+    "`--max-auc-regression 1` (the bench measures, it does not gate).",
+    "- All read the same bundled CSV from a fresh pipeline root under "
+    "`benchmarks/work/`, after an unmeasured `import tensorflow, tfx` "
+    "warm-up. Cold = first run on an empty root; cached re-run = the same "
+    "command again on the same root and MLMD.",
+    "- Wall time: measured by the harness around each subprocess "
+    "(includes interpreter and TensorFlow start-up). CPU time: user + "
+    "system seconds of the child and its reaped descendants, from "
+    "`wait4`. Other CPU: what the rest of the machine used meanwhile.",
+    "- Peak RSS: the process tree's summed RSS, sampled every 0.25 s; the "
+    "largest single process is the larger of `wait4`'s high-water mark "
+    "and the largest process seen while sampling. Max over the cold and "
+    "cached runs of a repeat.",
+    "- Served model size: the pushed model directory. Eval metrics: "
+    "overall slice of each pipeline's Evaluator (the TFX example computes "
+    "binary accuracy only).",
+    "",
+]
 
 
 def render(results):
     """The full results.md text."""
-    m = results["machine"]
+    s = results["settings"]
     lines = [
         "# Benchmarks", "",
-        f"Generated by `make bench` (`python -m benchmarks.run_all "
-        f"--only {results['only']}`) on {m['date']}.", "",
-        f"Machine: {m['cpu_model']}, {m['cores']} cores, {m['ram_gb']} GB "
-        f"RAM, {'GPU' if m['gpu'] else 'no GPU'}; Python {m['python']}, "
-        f"TensorFlow {m['tensorflow']}, TFX {m['tfx']}, Beam "
-        f"{m['apache_beam']}.", "",
-        "Absolute numbers depend on this machine; compare the ratios, each "
-        "against TFX's own taxi example measured in the same run.", "",
+        "Generated by `python -m benchmarks.run_all` (phases "
+        f"{', '.join(s['phases'])}; {s['repeats']} repeat(s)); the README's "
+        "benchmark blocks are the first three sections' text.", "",
+        tables.setup(results), "",
+        "## 1. Pipeline", "", tables.pipeline(results), "",
+        "## 2. TFLite speed", "", opt_report.quantization(results), "",
+        "## 3. Model sizes and AUC", "", opt_report.optimizations(results),
+        "",
+        "## Every timed run", "", *_repeat_table(results),
+        *(["## Recipe runs", "", *_recipe_runs(results)]
+          if _recipe_runs(results) else []),
+        "## Where the time goes", "",
     ]
-    lines += _pipeline_section(results) + [""]
-    lines += _quant_section(results) + [""]
-    lines += opt_report.section(results)
-    lines += ["## Where the time goes", ""]
-    lines += _component_table("TFX taxi example", results["anchor"])
-    lines += _component_table("tfx-prod", results["ours"])
-    lines += _method(results)
-    lines += _failures(results)
+    for name in compare.PIPELINES:
+        lines += _component_table(results[name]["label"], results.get(name))
+    lines += _METHOD + _failures(results)
     return "\n".join(lines).rstrip() + "\n"

@@ -1,42 +1,126 @@
 """Run all benchmarks and write benchmarks/results/results.{json,md}.
 
-    python -m benchmarks.run_all [--only {anchor,ours,optimizations,all}]
+    python -m benchmarks.run_all [--only PHASE[,PHASE...]] [--repeats N]
+                                 [--rows N] [--train-steps N] [--smoke]
                                  [--keep-work] [--results-dir DIR]
 
-Runs TFX's own taxi example (the anchor), then tfx-prod, each cold and
-cached in subprocesses, then tfx-prod's pruning and distillation recipes
-in tfx-prod's pipeline home. A failing pipeline is recorded, never fatal:
-the others' results are still written. Exits 1 if any requested run
-failed.
+Phases: TFX's own taxi example as shipped (anchor), the same example with
+tfx-prod's steps and no Beam args (control), tfx-prod (ours), then
+tfx-prod's pruning and distillation recipes in ours' pipeline home
+(optimizations). Every repeat runs them in one fixed order (ORDER), each
+cold then cached, so a slow stretch of the shared machine hits every
+pipeline alike. A failing run is recorded, never fatal: results.json is
+rewritten after every run, and the others still run. Exits 1 if any
+requested run failed.
+
+`--smoke` proves the harness end to end cheaply (1 repeat, 2000 rows, 50
+train steps, tfx-prod's absolute AUC/accuracy gates off so every model
+reaches the Quantizer) and writes to benchmarks/work/smoke-results/
+unless --results-dir says otherwise, so it never replaces the committed
+results.
 """
 import argparse
+import dataclasses
 import json
 import os
 import shutil
 import subprocess
 import traceback
 
-from benchmarks import (anchor, compare, machine, optimizations, ours,
-                        report, workdirs)
+from benchmarks import (anchor, compare, machine, opt_compare, optimizations,
+                        ours, report, serving_bench, workdirs)
 from benchmarks.progress import phase, say
+from pipeline.configs import PipelineConfig
+
+PHASES = ("anchor", "control", "ours", "optimizations")
+# Within each repeat; each pipeline phase is a cold run then a cached one.
+ORDER = ("anchor", "control", "ours", "optimizations")
+DEFAULT_REPEATS = 3
+SMOKE = {"repeats": 1, "rows": 2000, "train_steps": 50}
+SMOKE_GATES_OFF = ["--min-auc", "0", "--min-accuracy", "0"]
+SMOKE_RESULTS_DIR = os.path.join(workdirs.WORK_DIR, "smoke-results")
+LABELS = {**anchor.LABELS, "ours": ours.LABEL,
+          "optimizations": "tfx-prod recipes (prune, distill)"}
+
+
+def _default(field):
+    """A PipelineConfig default: tfx-prod's own settings, in one place."""
+    return {f.name: f.default for f in dataclasses.fields(PipelineConfig)
+            }[field]
+
+
+def _positive(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _phases(text):
+    names = PHASES if text == "all" else tuple(
+        p.strip() for p in text.split(","))
+    unknown = [p for p in names if p not in PHASES]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown phase(s) {unknown}; choose from {', '.join(PHASES)} "
+            "or all")
+    # The recipes run in ours' pipeline home, on ours' cold-run baseline.
+    return tuple(p for p in ORDER if p in names
+                 or (p == "ours" and "optimizations" in names))
 
 
 def _parse(argv):
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.run_all",
         description="Benchmark tfx-prod against TFX's own taxi example.")
-    parser.add_argument("--only",
-                        choices=("anchor", "ours", "optimizations", "all"),
-                        default="all",
-                        help="which pipeline(s) to run; optimizations "
-                             "builds on ours' pipeline home, so it runs "
-                             "ours first")
+    parser.add_argument("--only", type=_phases, default=PHASES,
+                        help="comma list of phases (anchor, control, ours, "
+                             "optimizations) or all; optimizations also "
+                             "runs ours, whose home it builds on")
+    parser.add_argument("--repeats", type=_positive,
+                        help=f"timed repeats of every run (default "
+                             f"{DEFAULT_REPEATS}; a figure is the median)")
+    parser.add_argument("--rows", type=_positive,
+                        help="use only the first N rows of the bundled "
+                             "span (default: all)")
+    parser.add_argument("--train-steps", type=_positive,
+                        help="tfx-prod's train steps, also given to the "
+                             "control (default: PipelineConfig's "
+                             f"{_default('train_steps')})")
+    parser.add_argument("--smoke", action="store_true",
+                        help=f"cheap end-to-end check of the harness: "
+                             f"defaults {SMOKE}, results in "
+                             f"{os.path.relpath(SMOKE_RESULTS_DIR)}")
     parser.add_argument("--keep-work", action="store_true",
                         help="keep pipeline roots under benchmarks/work/")
-    parser.add_argument("--results-dir", default=workdirs.RESULTS_DIR,
-                        help="where results.json/.md go "
-                             "(default: benchmarks/results)")
-    return parser.parse_args(argv)
+    parser.add_argument("--results-dir",
+                        help="where results.json/.md go (default: "
+                             "benchmarks/results)")
+    args = parser.parse_args(argv)
+    base = SMOKE if args.smoke else {}
+    for key, fallback in (("repeats", DEFAULT_REPEATS), ("rows", None),
+                          ("train_steps", _default("train_steps"))):
+        if getattr(args, key) is None:
+            setattr(args, key, base.get(key, fallback))
+    if args.results_dir is None:
+        args.results_dir = (SMOKE_RESULTS_DIR if args.smoke
+                            else workdirs.RESULTS_DIR)
+    return args
+
+
+def _settings(args):
+    """What every pipeline ran with; renderers print it beside the tables."""
+    train_steps, eval_steps = args.train_steps, _default("eval_steps")
+    our_flags = ([] if train_steps == _default("train_steps")
+                 else ["--train-steps", str(train_steps)])
+    if args.smoke:
+        # A few steps on a small sample may miss the absolute gates; the
+        # smoke must still reach the Quantizer and the recipes' files.
+        our_flags += SMOKE_GATES_OFF
+    return {"repeats": args.repeats, "rows": args.rows,
+            "train_steps": train_steps, "eval_steps": eval_steps,
+            "our_flags": our_flags, "order": list(ORDER),
+            "phases": list(args.only), "smoke": args.smoke}
 
 
 def _warm_up():
@@ -48,15 +132,15 @@ def _warm_up():
                        check=False)
 
 
-def _guarded(name, fn):
-    """Run one pipeline's benchmark; a crash becomes a recorded failure."""
-    with phase(f"{name} benchmark"):
+def _guarded(name, repeat, fn):
+    """Run one phase of one repeat; a crash becomes a recorded failure."""
+    with phase(f"{name} benchmark, repeat {repeat}"):
         try:
             result = fn()
         except Exception:  # Record harness bugs too, then carry on.
-            result = {"status": "failed",
+            result = {"repeat": repeat, "status": "failed",
                       "error": traceback.format_exc(limit=5)}
-    say(f"{name}: {result.get('status')}")
+    say(f"{name} repeat {repeat}: {result.get('status')}")
     return result
 
 
@@ -71,10 +155,24 @@ def _relative(value):
     return value
 
 
+def _status(phase_result, repeats):
+    done = phase_result["repeats"]
+    if not done:
+        return phase_result["status"]
+    if any(r.get("status") != "succeeded" for r in done):
+        return "failed"
+    return "succeeded" if len(done) == repeats else "running"
+
+
 def _write(results, results_dir):
+    """results.json + results.md from what has run so far."""
     os.makedirs(results_dir, exist_ok=True)
-    results["comparison"] = compare.compute(results["anchor"],
-                                            results["ours"])
+    repeats = results["settings"]["repeats"]
+    for name in PHASES:
+        results[name]["status"] = _status(results[name], repeats)
+    results["comparison"] = compare.compute(results)
+    results["comparison"]["models"] = opt_compare.merge(
+        [r for r in results["optimizations"]["repeats"] if "rows" in r])
     results = _relative(results)
     with open(os.path.join(results_dir, "results.json"), "w") as f:
         json.dump(results, f, indent=2, ensure_ascii=False)
@@ -83,37 +181,50 @@ def _write(results, results_dir):
         f.write(report.render(results))
 
 
+def _run_phase(name, repeat, settings, results):
+    if name in ("anchor", "control"):
+        return anchor.run(name, repeat, settings)
+    if name == "ours":
+        return ours.run(repeat, settings)
+    return optimizations.run(results["ours"]["repeats"][-1], settings)
+
+
 def main(argv=None):
     args = _parse(argv)
     results_dir = os.path.abspath(args.results_dir)
+    settings = _settings(args)
     shutil.rmtree(workdirs.LOG_DIR, ignore_errors=True)
-    results = {
-        "machine": machine.describe(),
-        "only": args.only,
-        "anchor": {"status": "not_run"},
-        "ours": {"status": "not_run"},
-        "optimizations": {"status": "not_run"},
-    }
+    results = {"machine": machine.describe(), "settings": settings}
+    for name in PHASES:
+        results[name] = {"label": LABELS[name], "repeats": [],
+                         "status": ("pending" if name in args.only
+                                    else "not_run")}
     say(f"machine: {results['machine']['cpu_model']}, "
-        f"{results['machine']['cores']} cores; logs in {workdirs.LOG_DIR}")
+        f"{results['machine']['cores']} cores; {args.repeats} repeat(s) of "
+        f"{', '.join(args.only)}; logs in {workdirs.LOG_DIR}")
     _warm_up()
-    if args.only in ("anchor", "all"):
-        results["anchor"] = _guarded("anchor", anchor.run)
-        _write(results, results_dir)  # Keep the anchor even if ours hangs.
-    if args.only in ("ours", "optimizations", "all"):
-        results["ours"] = _guarded("ours", ours.run)
-    if args.only in ("optimizations", "all"):
-        _write(results, results_dir)  # Keep ours even if these hang.
-        results["optimizations"] = _guarded(
-            "optimizations", lambda: optimizations.run(results["ours"]))
-    _write(results, results_dir)
+    for repeat in range(1, args.repeats + 1):
+        for name in args.only:
+            results[name]["repeats"].append(_guarded(
+                name, repeat,
+                lambda: _run_phase(name, repeat, settings, results)))
+            _write(results, results_dir)  # Keep what ran if the next hangs.
+    if args.only == PHASES:  # the full run also serves what ours pushed
+        with phase("serving benchmark"):
+            try:
+                results[serving_bench.NAME] = serving_bench.run(
+                    args.repeats, model_base=os.path.join(
+                        workdirs.WORK_DIR, ours.NAME, "serving", "taxi"))
+            except Exception:  # recorded, like every other phase
+                results[serving_bench.NAME] = {
+                    "status": "failed", "error": traceback.format_exc(limit=5)}
+            _write(results, results_dir)
     if not args.keep_work:
         with phase("remove pipeline roots (--keep-work keeps them)"):
-            workdirs.remove(anchor.NAME)
-            workdirs.remove(ours.NAME)
+            for name in ("anchor", "control", ours.NAME):
+                workdirs.remove(name)
     say(f"results written to {results_dir}/results.{{json,md}}")
-    requested = [results[k] for k in ("anchor", "ours", "optimizations")
-                 if results[k]["status"] != "not_run"]
+    requested = [results[name] for name in args.only]
     return 0 if all(r["status"] == "succeeded" for r in requested) else 1
 
 

@@ -26,6 +26,33 @@ def fresh_dir(name):
     return path
 
 
+def copy_span_csv(dest_dir, rows=None):
+    """The bundled span's data.csv into `dest_dir`: all of it, or its header
+    plus the first `rows` rows (every line is one record: no quoted
+    newlines), so a smoke run can use a small sample of the same data."""
+    os.makedirs(dest_dir, exist_ok=True)
+    source = os.path.join(SPAN_DIR, "data.csv")
+    dest = os.path.join(dest_dir, "data.csv")
+    if rows is None:
+        shutil.copy(source, dest)
+        return dest
+    with open(source, "rb") as src, open(dest, "wb") as out:
+        for index, line in enumerate(src):
+            if index > rows:
+                break
+            out.write(line)
+    return dest
+
+
+def copy_data_tree(dest, rows=None):
+    """The bundled data tree (span-N/ folders and schema/), the span's CSV
+    capped at `rows`, so a run cannot touch the repo's data."""
+    shutil.copytree(DATA_DIR, dest)
+    if rows is not None:
+        copy_span_csv(os.path.join(dest, os.path.basename(SPAN_DIR)), rows)
+    return dest
+
+
 def remove(name):
     shutil.rmtree(os.path.join(WORK_DIR, name), ignore_errors=True)
 

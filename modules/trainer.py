@@ -16,11 +16,12 @@ from absl import logging
 import tensorflow as tf
 import tensorflow_transform as tft
 import tf_keras as keras
-from tfx import v1 as tfx
+from tfx.components.trainer.fn_args_utils import FnArgs
 from tfx_bsl.public import tfxio
 
-from modules import distribution, features
-from modules.model import TrainerConfig, build_model, fit_model
+from modules import distribution
+from modules.model import (TrainerConfig, build_model, fit_model,
+                           input_widths)
 from modules.signatures import export_serving_model
 
 OPTIMIZATION_REPORT = "optimization_report.json"
@@ -37,11 +38,12 @@ class TrainingResult:
 Recipe = Callable[..., TrainingResult]
 
 
-def _input_fn(file_pattern, data_accessor, tf_transform_output, batch_size):
+def _input_fn(file_pattern, data_accessor, tf_transform_output, batch_size,
+              label_key):
     return data_accessor.tf_dataset_factory(
         file_pattern,
         tfxio.TensorFlowDatasetOptions(batch_size=batch_size,
-                                       label_key=features.LABEL_KEY),
+                                       label_key=label_key),
         tf_transform_output.transformed_metadata.schema,
     ).repeat().prefetch(tf.data.AUTOTUNE)
 
@@ -65,7 +67,7 @@ def _registered_recipes() -> dict[str, Recipe]:
 RECIPES: dict[str, Recipe] = _registered_recipes()
 
 
-def run_fn(fn_args: tfx.components.FnArgs) -> None:
+def run_fn(fn_args: FnArgs) -> None:
     """TFX Trainer hook: train with the configured recipe and export."""
     config = TrainerConfig.from_custom_config(fn_args.custom_config)
     if config.optimization not in RECIPES:
@@ -84,25 +86,31 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
                                         plan.accelerator)
     try:
         tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
+        config = dataclasses.replace(config, input_widths=input_widths(
+            tf_transform_output, config.label_key))
         train_dataset = _input_fn(fn_args.train_files, fn_args.data_accessor,
                                   tf_transform_output,
-                                  config.train_batch_size * replicas)
+                                  config.train_batch_size * replicas,
+                                  config.label_key)
         eval_dataset = _input_fn(fn_args.eval_files, fn_args.data_accessor,
                                  tf_transform_output,
-                                 config.eval_batch_size * replicas)
+                                 config.eval_batch_size * replicas,
+                                 config.label_key)
         result = RECIPES[config.optimization](config, strategy, train_dataset,
                                               eval_dataset, fn_args)
-        result.report.update({"strategy": plan.kind,
+        result.report.update({"task": config.task,
+                              "strategy": plan.kind,
                               "strategy_reason": plan.reason,
                               "replicas": int(replicas),
                               "precision": policy, "xla": config.xla})
         _export(result, tf_transform_output, fn_args.serving_model_dir,
-                plan.chief)
+                plan.chief, config)
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)
 
 
-def _export(result, tf_transform_output, serving_model_dir, chief) -> None:
+def _export(result, tf_transform_output, serving_model_dir, chief,
+            config) -> None:
     """Only the chief writes the real export.
 
     Multi-worker saving must still run on every worker (it can involve
@@ -110,7 +118,8 @@ def _export(result, tf_transform_output, serving_model_dir, chief) -> None:
     """
     export_dir = (serving_model_dir if chief
                   else tempfile.mkdtemp(prefix="non_chief_export_"))
-    export_serving_model(result.model, tf_transform_output, export_dir)
+    export_serving_model(result.model, tf_transform_output, export_dir,
+                         config)
     if not chief:
         shutil.rmtree(export_dir, ignore_errors=True)
         return

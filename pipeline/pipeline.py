@@ -1,75 +1,134 @@
 """`create_pipeline`: the one DAG every runner (local Beam, Kubeflow) uses.
 
 CsvExampleGen -> StatisticsGen -> ImportSchemaGen|SchemaGen -> ExampleValidator
--> AnomalyGate -> Transform -> Trainer -> baseline Resolver -> Evaluator
+-> AnomalyGate -> Transform -> Trainer -> ServedBaseline -> Evaluator
 -> [blessed] Quantizer -> Pusher.
 """
+import hashlib
+import json
+
 import tensorflow_model_analysis as tfma
 
 from components.anomaly_gate import AnomalyGate
-from components.baseline_resolver import LatestBlessedBaselineStrategy
-from components.pusher import AtomicPusher
+from components.csv_example_gen import CsvExampleGen
+from components.evaluator import Evaluator
+from components.pusher import Pusher
 from components.quantizer import Quantizer
+from components.served_baseline import ServedBaseline
 from components.trainer import OptimizingTrainer
-from modules import features
-from modules.model import PROBABILITY_OUTPUT
+from modules.model import output_name
 from pipeline import dsl
-from pipeline.configs import PipelineConfig, code_version
+from pipeline.cache_keys import code_digest, file_digest, stamp
+from pipeline.configs import PipelineConfig
 
-PREPROCESSING_FN = "modules.preprocessing.preprocessing_fn"
 RUN_FN = "modules.trainer.run_fn"
+INFERRED_SCHEMA_NOTE = "the schema SchemaGen inferred from this span"
 
 
-def make_eval_config(config: PipelineConfig) -> tfma.EvalConfig:
-    """AUC/accuracy floors plus 'no worse than the latest blessed model'.
+def _gated(class_name: str, threshold: tfma.MetricThreshold, **kwargs):
+    """A metric gated on the overall slice only (`per_slice_thresholds`).
 
-    Gates apply to the overall slice only (`per_slice_thresholds`; a plain
-    `threshold` would gate every slice, and cash rides have almost no big
-    tippers, so their AUC is noise). Per-slice metrics are reported, not gated.
+    A plain `threshold` would gate every slice, and small slices' metrics
+    are noise (taxi: cash rides have almost no big tippers). Per-slice
+    metrics are reported, not gated.
     """
-    overall = [tfma.SlicingSpec()]
-    auc_threshold = tfma.MetricThreshold(
+    return tfma.MetricConfig(
+        class_name=class_name, per_slice_thresholds=[
+            tfma.PerSliceMetricThreshold(slicing_specs=[tfma.SlicingSpec()],
+                                         threshold=threshold)], **kwargs)
+
+
+def _floor_and_change(floor: float, max_drop: float) -> tfma.MetricThreshold:
+    return tfma.MetricThreshold(
         value_threshold=tfma.GenericValueThreshold(
-            lower_bound={"value": config.min_auc}),
-        # Skipped automatically on the first run (no baseline yet).
+            lower_bound={"value": floor}),
+        # Skipped automatically on the first model (nothing served yet).
         change_threshold=tfma.GenericChangeThreshold(
             direction=tfma.MetricDirection.HIGHER_IS_BETTER,
-            absolute={"value": -config.max_auc_regression}))
-    accuracy_threshold = tfma.MetricThreshold(
-        value_threshold=tfma.GenericValueThreshold(
-            lower_bound={"value": config.min_accuracy}))
-    return tfma.EvalConfig(
-        model_specs=[tfma.ModelSpec(
-            signature_name="serving_tf_example",
-            preprocessing_function_names=["transform_features"],
-            label_key=features.LABEL_KEY,
-            prediction_key=PROBABILITY_OUTPUT)],
-        slicing_specs=[tfma.SlicingSpec()] + [
-            tfma.SlicingSpec(feature_keys=[key])
-            for key in features.SLICE_FEATURES],
-        metrics_specs=[tfma.MetricsSpec(metrics=[
+            absolute={"value": -max_drop}))
+
+
+def _floor(floor: float) -> tfma.MetricThreshold:
+    return tfma.MetricThreshold(value_threshold=tfma.GenericValueThreshold(
+        lower_bound={"value": floor}))
+
+
+def _metrics(config: PipelineConfig) -> list:
+    gates = config.gates
+    if config.task == "binary":
+        return [tfma.MetricsSpec(metrics=[
             tfma.MetricConfig(class_name="ExampleCount"),
-            tfma.MetricConfig(
-                class_name="AUC",
-                per_slice_thresholds=[tfma.PerSliceMetricThreshold(
-                    slicing_specs=overall, threshold=auc_threshold)]),
-            tfma.MetricConfig(
-                class_name="BinaryAccuracy",
-                per_slice_thresholds=[tfma.PerSliceMetricThreshold(
-                    slicing_specs=overall, threshold=accuracy_threshold)]),
+            _gated("AUC", _floor_and_change(gates["min_auc"],
+                                            gates["max_auc_regression"])),
+            _gated("BinaryAccuracy", _floor(gates["min_accuracy"])),
             tfma.MetricConfig(class_name="Calibration"),
             tfma.MetricConfig(class_name="CalibrationPlot"),
             tfma.MetricConfig(class_name="MeanLabel"),
             tfma.MetricConfig(class_name="MeanPrediction"),
             tfma.MetricConfig(class_name="Precision"),
             tfma.MetricConfig(class_name="Recall"),
-        ])])
+        ])]
+    if config.task == "multiclass":
+        classes = list(range(len(config.classes)))
+        return [
+            tfma.MetricsSpec(metrics=[
+                tfma.MetricConfig(class_name="ExampleCount"),
+                _gated("SparseCategoricalAccuracy",
+                       _floor(gates["min_accuracy"])),
+                tfma.MetricConfig(class_name="MultiClassConfusionMatrixPlot"),
+            ]),
+            # One-vs-rest AUC per class, and their macro average (gated).
+            tfma.MetricsSpec(
+                metrics=[_gated("AUC", _floor_and_change(
+                    gates["min_auc"], gates["max_auc_regression"]))],
+                binarize=tfma.BinarizationOptions(class_ids={"values": classes}),
+                # TFMA needs the weights to average over all classes.
+                aggregate=tfma.AggregationOptions(
+                    macro_average=True,
+                    class_weights={i: 1.0 for i in classes})),
+        ]
+    rmse = tfma.MetricThreshold(change_threshold=tfma.GenericChangeThreshold(
+        direction=tfma.MetricDirection.LOWER_IS_BETTER,
+        absolute={"value": gates["max_rmse_increase"]}))
+    if gates.get("max_rmse") is not None:
+        rmse.value_threshold.CopyFrom(tfma.GenericValueThreshold(
+            upper_bound={"value": gates["max_rmse"]}))
+    return [tfma.MetricsSpec(metrics=[
+        tfma.MetricConfig(class_name="ExampleCount"),
+        _gated("RootMeanSquaredError", rmse),
+        tfma.MetricConfig(class_name="MeanAbsoluteError"),
+        tfma.MetricConfig(class_name="MeanLabel"),
+        tfma.MetricConfig(class_name="MeanPrediction"),
+    ])]
+
+
+def make_eval_config(config: PipelineConfig) -> tfma.EvalConfig:
+    """The task's metrics and gates: floors plus "no worse than what is served"."""
+    return tfma.EvalConfig(
+        model_specs=[tfma.ModelSpec(
+            signature_name="serving_tf_example",
+            preprocessing_function_names=["transform_features"],
+            label_key=config.label_key,
+            prediction_key=output_name(config.task))],
+        slicing_specs=[tfma.SlicingSpec()] + [
+            tfma.SlicingSpec(feature_keys=[key])
+            for key in config.slice_features],
+        metrics_specs=_metrics(config))
+
+
+def quantization_budget(config: PipelineConfig) -> float:
+    """The largest loss in the task's metric a TFLite variant may cost."""
+    key = ("quantization_max_rmse_increase" if config.task == "regression"
+           else "quantization_max_auc_drop")
+    return float(config.gates[key])
 
 
 def create_pipeline(config: PipelineConfig) -> dsl.Pipeline:
     """Builds the pipeline; runners only choose where it runs."""
-    example_gen = dsl.CsvExampleGen(
+    example_gen = CsvExampleGen(
         input_base=config.data_root,
+        # The dataset's null tokens (NA, null, ...) are blank cells.
+        null_values=config.null_values or None,
         # Newest `span-N` folder by default: a new day of data is a new span.
         input_config=dsl.example_gen_pb2.Input(splits=[
             dsl.example_gen_pb2.Input.Split(name="single_split", pattern="span-{SPAN}/*")]),
@@ -79,8 +138,10 @@ def create_pipeline(config: PipelineConfig) -> dsl.Pipeline:
     statistics_gen = dsl.StatisticsGen(
         examples=example_gen.outputs["examples"])
     if config.schema_path:
-        schema_gen = dsl.ImportSchemaGen(
-            schema_file=config.schema_path)
+        # The schema is named by path; its content must be in the key too,
+        # or an edited schema is served the old validation from cache.
+        schema_gen = stamp(dsl.ImportSchemaGen(schema_file=config.schema_path),
+                           schema_digest=file_digest(config.schema_path))
     else:
         schema_gen = dsl.SchemaGen(
             statistics=statistics_gen.outputs["statistics"],
@@ -88,30 +149,38 @@ def create_pipeline(config: PipelineConfig) -> dsl.Pipeline:
     example_validator = dsl.ExampleValidator(
         statistics=statistics_gen.outputs["statistics"],
         schema=schema_gen.outputs["schema"])
-    anomaly_gate = AnomalyGate(
-        anomalies=example_validator.outputs["anomalies"])
+    anomaly_gate = _ours(AnomalyGate(
+        anomalies=example_validator.outputs["anomalies"],
+        schema_path=config.schema_path or INFERRED_SCHEMA_NOTE))
 
-    version = code_version()
-    transform = dsl.Transform(
+    transform = stamp(dsl.Transform(
         examples=example_gen.outputs["examples"],
         schema=schema_gen.outputs["schema"],
-        preprocessing_fn=PREPROCESSING_FN,
-        custom_config={"code_version": version},
+        preprocessing_fn=config.preprocessing_fn,
+        custom_config={"feature_plan": config.feature_plan},
         # StatisticsGen already profiled the data; skip Transform's own pass.
-        disable_statistics=True)
+        disable_statistics=True),
+        code_version=code_digest(config.preprocessing_fn.rpartition(".")[0]))
     transform.add_upstream_node(anomaly_gate)  # no training on bad data
 
-    # Distillation from the serving model: the latest blessed model is the teacher.
+    model_base = config.model_base
+    trainer_code = code_digest(
+        OptimizingTrainer.EXECUTOR_SPEC.executor_class.__module__,
+        RUN_FN.rpartition(".")[0], packages=("modules",))
+    # What makes this Trainer's models: a teacher excludes versions it made
+    # itself from the same data, the Pusher records it.
+    trainer_config = config.trainer_config()
+    trained_with = hashlib.sha256(json.dumps(
+        [trainer_config, config.train_steps, config.eval_steps,
+         trainer_code], sort_keys=True).encode()).hexdigest()[:16]
+    # Distillation from the serving model: what is served is the teacher.
     teacher = None
     if config.trainer_options.get("options", {}).get("teacher") == "base_model":
-        teacher = dsl.Resolver(
-            strategy_class=dsl.LatestBlessedModelStrategy,
-            model=dsl.Channel(type=dsl.standard_artifacts.Model),
-            model_blessing=dsl.Channel(
-                type=dsl.standard_artifacts.ModelBlessing),
-        ).with_id("teacher_model_resolver")
+        teacher = _ours(ServedBaseline(
+            model_base=model_base, examples=example_gen.outputs["examples"],
+            trained_with=trained_with).with_id("served_teacher"))
 
-    trainer = OptimizingTrainer(
+    trainer = stamp(OptimizingTrainer(
         run_fn=RUN_FN,
         base_model=teacher.outputs["model"] if teacher else None,
         examples=transform.outputs["transformed_examples"],
@@ -119,39 +188,42 @@ def create_pipeline(config: PipelineConfig) -> dsl.Pipeline:
         schema=schema_gen.outputs["schema"],
         train_args=dsl.trainer_pb2.TrainArgs(num_steps=config.train_steps),
         eval_args=dsl.trainer_pb2.EvalArgs(num_steps=config.eval_steps),
-        custom_config={**config.trainer_options, "code_version": version},
-    ).with_id("Trainer")
+        custom_config=trainer_config,
+    ).with_id("Trainer"),
+        # run_fn looks up recipes at run time: all of modules/ is its code.
+        code_version=trainer_code)
 
-    baseline = dsl.Resolver(
-        strategy_class=LatestBlessedBaselineStrategy,
-        candidate=trainer.outputs["model"],
-        model=dsl.Channel(type=dsl.standard_artifacts.Model),
-        model_blessing=dsl.Channel(
-            type=dsl.standard_artifacts.ModelBlessing),
-    ).with_id("latest_blessed_model_resolver")
+    # The regression gate compares with what is served, never with itself.
+    baseline = _ours(ServedBaseline(
+        model_base=model_base, candidate=trainer.outputs["model"],
+    ).with_id("served_baseline"))
 
-    evaluator = dsl.Evaluator(
+    evaluator = _ours(Evaluator(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
         baseline_model=baseline.outputs["model"],
-        eval_config=make_eval_config(config))
+        eval_config=make_eval_config(config)))
 
     with dsl.Cond(evaluator.outputs["blessing"].future()[0]
                       .custom_property("blessed") == 1):
-        quantizer = Quantizer(
+        quantizer = _ours(Quantizer(
             model=trainer.outputs["model"],
             examples=transform.outputs["transformed_examples"],
-            label_key=features.LABEL_KEY,
-            max_auc_drop=config.quantization_max_auc_drop,
-            # 1000 real rows cover the feature tails; 200 clipped outliers.
-            calibration_examples=1000)
-        # The Cond above is the blessing gate, so no model_blessing input.
-        pusher = AtomicPusher(
+            label_key=config.label_key,
+            task=config.task,
+            max_metric_loss=quantization_budget(config)))
+        # The Cond is one gate; the Pusher checks the blessing itself too.
+        pusher = _ours(Pusher(
             model=quantizer.outputs["quantized_model"],
+            model_blessing=evaluator.outputs["blessing"],
             push_destination=dsl.pusher_pb2.PushDestination(
                 filesystem=dsl.pusher_pb2.PushDestination.Filesystem(
-                    base_directory=f"{config.serving_dir}/{config.model_name}")),
-        ).with_id("Pusher")
+                    base_directory=model_base)),
+            pipeline_name=config.pipeline_name,
+            schema=schema_gen.outputs["schema"],
+            statistics=statistics_gen.outputs["statistics"],
+            examples=example_gen.outputs["examples"],
+            trained_with=trained_with).with_id("Pusher"))
 
     return dsl.Pipeline(
         pipeline_name=config.pipeline_name,
@@ -164,3 +236,9 @@ def create_pipeline(config: PipelineConfig) -> dsl.Pipeline:
             dsl.sqlite_metadata_connection_config(
                 config.metadata_path)),
         beam_pipeline_args=config.beam_pipeline_args)
+
+
+def _ours(node):
+    """Our component, keyed on its own code (TFX keys only on its inputs)."""
+    return stamp(node, code_version=code_digest(
+        type(node).EXECUTOR_SPEC.executor_class.__module__))

@@ -18,7 +18,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import tf_keras as keras  # noqa: E402
 
-from modules import features  # noqa: E402
+from modules.taxi import features  # noqa: E402
 from modules.distribution import make_strategy  # noqa: E402
 from modules.model import TrainerConfig, build_model  # noqa: E402
 from tests.synthetic import transformed_inputs  # noqa: E402

@@ -2,7 +2,7 @@
 in a fresh process before TensorFlow configures its devices)."""
 import numpy as np
 
-from modules import features
+from modules.taxi import features
 
 
 def transformed_inputs(rng: np.random.Generator, rows: int) -> dict:

@@ -1,11 +1,15 @@
-"""The CLI's flags -> the Trainer config every recipe validates, and usage errors."""
+"""The CLI refuses bad input before it costs anything, and its flags make a
+Trainer config every recipe accepts."""
+import os
 import subprocess
 import sys
 
 import pytest
 
 from modules.model import TrainerConfig
-from modules.recipes import distill, prune
+from modules.recipes import settings
+from pipeline import configs
+from tests.helpers import PROJECT, read_text, write_span
 from tfx_prod import run_args
 from tfx_prod.cli import build_parser
 
@@ -23,36 +27,104 @@ def test_flags_make_a_config_the_recipes_accept(flags):
     args = build_parser().parse_args(["run", *flags])
     config = TrainerConfig.from_custom_config(run_args.trainer_options(args))
     if config.optimization == "prune":
-        settings = prune.schedule_settings(config.options, args.train_steps)
-        assert settings["final_sparsity"] == args.final_sparsity
+        schedule = settings.schedule_settings(config.options, args.train_steps)
+        assert schedule["final_sparsity"] == (args.final_sparsity or 0.8)
+        if args.pruning_end_step:
+            assert schedule["end_step"] == args.pruning_end_step
     elif config.optimization == "distill":
-        settings = distill.distillation_settings(config.options)
-        expected = "base_model" if args.teacher == "blessed" else "trained"
-        assert settings["teacher"] == expected
+        distill = settings.distillation_settings(config.options)
+        assert distill["teacher"] == ("base_model" if args.teacher == "blessed"
+                                      else "trained")
+        assert distill["temperature"] == (args.temperature or 2.0)
+    else:
+        assert "options" not in run_args.trainer_options(args)
     assert config.mixed_precision == ("--mixed-precision" in flags)
     assert config.xla == ("--xla" in flags)
 
 
-def test_recipe_settings_stay_out_of_a_plain_run():
-    """So tuning a recipe flag does not invalidate a cached plain model."""
-    plain = run_args.trainer_options(build_parser().parse_args(
-        ["run", "--temperature", "9", "--final-sparsity", "0.6"]))
-    assert "options" not in plain
+def _cli(*argv, cwd=PROJECT, timeout=120):
+    return subprocess.run([sys.executable, "-m", "tfx_prod.cli", *argv],
+                          capture_output=True, text=True, timeout=timeout,
+                          cwd=cwd)
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["run", "--data", "/nonexistent"], "no such folder"),
-    (["run", "--train-steps", "0"], "must be > 0"),
-    (["run", "--optimization", "prune", "--initial-sparsity", "0.9",
-      "--final-sparsity", "0.5"], "--initial-sparsity must not exceed"),
-    (["run", "--min-auc", "1.5"], "must be in [0, 1]"),
-    (["data", "synth", "--rows", "0", "--span", "2"], "rows"),
+    (["--data", "/nonexistent"], "no such folder"),
+    (["--train-steps", "0"], "must be > 0"),
+    (["--optimization", "prune", "--initial-sparsity", "0.9",
+      "--final-sparsity", "0.5"], "initial_sparsity <= final_sparsity"),
+    (["--min-auc", "1.5"], "must be in [0, 1]"),
+    (["--min-auc", "nan"], "must be a finite number"),
+    (["--optimization", "distill", "--temperature", "inf"],
+     "must be a finite number"),
+    (["--optimization", "distill", "--temperature", "-1"], "must be > 0"),
+    (["--pruning-begin-step", "-3", "--optimization", "prune"], "must be >= 0"),
+    (["--final-sparsity", "0.9"], "only apply with --optimization prune"),
+    (["--optimization", "prune", "--teacher", "blessed"],
+     "only apply with --optimization distill"),
+    (["--schema", "data/taxi/schema/schema.pbtxt", "--infer-schema"],
+     "exclude each other"),
+    (["--strategy", "multiworker"], "one process per worker"),
+    (["--model-name", "a/b"], "--model-name"),
+    (["--model-name", "..x"], "--model-name"),
+    (["--model-name", ""], "--model-name"),
+    (["--data", "gs://bucket/taxi"], "must be a local folder"),
+    (["--pipeline-root", "s3://bucket/root"], "must be a local folder"),
+    (["--schema", "/nonexistent.pbtxt"], "no such file"),
 ])
-def test_bad_arguments_exit_2_with_a_clear_message(argv, message, tmp_path):
-    result = subprocess.run([sys.executable, "-m", "tfx_prod.cli", *argv,
-                             *(["--home", str(tmp_path)] if argv[0] == "run"
-                               else [])],
-                            capture_output=True, text=True, timeout=120)
+def test_bad_arguments_exit_2_before_anything_runs(argv, message, tmp_path):
+    result = _cli("run", "--home", str(tmp_path), *argv)
     assert result.returncode == 2, (result.stdout, result.stderr)
     assert message in result.stderr
     assert not (tmp_path / "pipeline").exists()
+    assert not (tmp_path / "logs").exists()
+
+
+def test_synth_rejects_zero_rows(tmp_path):
+    result = _cli("data", "synth", "--rows", "0", "--span", "2",
+                  "--data-root", str(tmp_path))
+    assert result.returncode == 2 and "rows" in result.stderr
+
+
+@pytest.mark.parametrize("content, problem", [
+    (b"fare,tips\n1.0,2\x00\x00\x00", "NUL byte at offset 15"),
+    ("fare,tips\n1.0,2\n".encode("utf-16"), "NUL byte"),
+    (b"fare,tips\n\xff\xfe\xfa 1.0,2\n" + b"x" * 100, "not UTF-8 text"),
+])
+def test_a_binary_data_file_is_a_data_error_naming_it(tmp_path, content,
+                                                      problem):
+    data = write_span(tmp_path / "data", 1, read_text(50))
+    (data / "span-1" / "extra.csv").write_bytes(content)
+    result = _cli("run", "--home", str(tmp_path / "home"), "--data", str(data))
+    assert result.returncode == 3, (result.stdout, result.stderr)
+    assert str(data / "span-1" / "extra.csv") in result.stderr
+    assert problem in result.stderr
+    assert not (tmp_path / "home" / "pipeline").exists()
+
+
+def test_second_run_on_the_same_pipeline_root_is_refused(tmp_path):
+    from pipeline.local_runner import exclusive
+    data = write_span(tmp_path / "data", 1, read_text(50))
+    root = tmp_path / "home" / "pipeline"
+    with exclusive(str(root)):
+        result = _cli("run", "--home", str(tmp_path / "home"), "--data",
+                      str(data), timeout=300)
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert "Another tfx-prod run is using" in result.stderr
+    assert f"pid {os.getpid()}" in result.stderr
+    assert not (root / "metadata.sqlite").exists()
+
+
+def test_synth_and_run_share_one_default_data_root_from_any_directory(
+        tmp_path):
+    parser = build_parser()
+    run = parser.parse_args(["run"])
+    synth = parser.parse_args(["data", "synth", "--rows", "1", "--span", "9"])
+    assert run.data == synth.data_root == str(configs.DEFAULT_DATA_ROOT)
+    assert os.path.isabs(run.data)
+    # And from another working directory the CLI resolves the same folder.
+    result = subprocess.run(
+        [sys.executable, "-c", "from tfx_prod.cli import build_parser; "
+         "print(build_parser().parse_args(['run']).data)"],
+        capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert result.stdout.strip() == str(configs.DEFAULT_DATA_ROOT)

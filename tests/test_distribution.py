@@ -2,6 +2,7 @@
 import glob
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -12,7 +13,7 @@ import tensorflow as tf
 import tf_keras as keras
 
 from modules import distribution, features
-from modules.distribution import (STRATEGIES, StrategyPlan, plan_strategy,
+from modules.distribution import (StrategyPlan, plan_strategy,
                                   precision_policy)
 from modules.model import PROBABILITY_OUTPUT, TrainerConfig, build_model
 from tests.mirrored_cpu_check import synthetic
@@ -102,10 +103,27 @@ def test_tpu_without_a_tpu_names_how_to_point_at_one():
     assert "grpc://<host>:8470" in str(error.value)
 
 
-def test_unknown_strategy_lists_the_choices():
+def _cli_strategy_choices():
+    import argparse
+    from tfx_prod import run_args
+    parser = argparse.ArgumentParser()
+    run_args.add_arguments(parser)
+    [action] = [a for a in parser._actions if a.dest == "strategy"]
+    return list(action.choices)
+
+
+def test_unknown_strategy_lists_exactly_the_choices_that_work():
+    """The choices named in the error (and offered by `run --strategy`) are
+    the ones plan_strategy accepts."""
     with pytest.raises(ValueError, match="Unknown strategy 'gpu'") as error:
         plan("gpu")
-    assert all(name in str(error.value) for name in STRATEGIES)
+    listed = re.search(r"choose one of (.*)\.$", str(error.value)).group(1)
+    listed = listed.split(", ")
+    assert sorted(listed) == sorted(_cli_strategy_choices())
+    kinds = {name: plan(name, tpu_address=TPU, tf_config=_tf_config()).kind
+             for name in listed}
+    assert set(kinds.values()) >= {"tpu", "mirrored", "multiworker",
+                                   "one-device", "cpu"}
 
 
 def test_explicit_choices():
@@ -120,11 +138,31 @@ def test_explicit_choices():
     assert plan("tpu", tpu_address=TPU).kind == "tpu"
 
 
-def test_precision_policy_per_accelerator():
-    assert precision_policy(True, "gpu") == "mixed_float16"
-    assert precision_policy(True, "tpu") == "mixed_bfloat16"
-    assert precision_policy(True, "cpu") == "mixed_bfloat16"
-    assert precision_policy(False, "gpu") == "float32"
+@pytest.mark.parametrize("accelerator", ["gpu", "tpu", "cpu"])
+def test_precision_policy_gives_each_accelerator_a_model_that_trains_safely(
+        accelerator, restore_policy):
+    """What the policy does to the real model, not its name: float32 when
+    off; when on, 16-bit math with float32 variables and output, a format
+    the device has (TPUs have no float16), and loss scaling for float16
+    (its narrow exponent underflows small gradients)."""
+    distribution.set_precision(False, accelerator)
+    plain = build_model(TrainerConfig(hidden_units=(4,)))
+    assert plain.get_layer("dense_0").compute_dtype == "float32"
+
+    distribution.set_precision(True, accelerator)
+    model = build_model(TrainerConfig(hidden_units=(4,)))
+    compute = model.get_layer("dense_0").compute_dtype
+    assert compute in ("float16", "bfloat16")
+    if accelerator == "tpu":
+        assert compute == "bfloat16"
+    assert all(v.dtype == tf.float32 for v in model.trainable_variables)
+    assert model.output.dtype == tf.float32
+    scaled = isinstance(model.optimizer,
+                        keras.mixed_precision.LossScaleOptimizer)
+    assert scaled == (compute == "float16")
+
+
+def test_precision_policy_rejects_a_strategy_name_as_accelerator():
     with pytest.raises(ValueError, match="Unknown accelerator"):
         precision_policy(True, "mirrored")
 
@@ -143,10 +181,13 @@ def test_auto_on_this_machine(no_tpu_env):
     strategy, chosen = distribution.make_strategy("auto")
     gpus = tf.config.list_logical_devices("GPU")
     assert chosen == plan("auto", gpus=[f"/gpu:{i}" for i in range(len(gpus))])
-    if not gpus:
-        assert strategy is tf.distribute.get_strategy()
-        assert chosen.reason == ("auto: no TPU, 0 GPUs -> default strategy "
-                                 "on CPU")
+    expected = {0: "default", 1: "one-device"}.get(len(gpus), "mirrored")
+    assert chosen.kind == expected
+    built = {"default": type(tf.distribute.get_strategy()),
+             "one-device": tf.distribute.OneDeviceStrategy,
+             "mirrored": tf.distribute.MirroredStrategy}[expected]
+    assert type(strategy) is built
+    assert strategy.num_replicas_in_sync == max(1, len(gpus))
 
 
 def test_unresolvable_tpu_name_fails_tpu_and_is_reported_by_auto(
@@ -259,10 +300,7 @@ def test_mixed_bfloat16_with_xla_trains_and_outputs_float32(restore_policy):
     history = model.fit(inputs, labels, batch_size=32, epochs=2,
                         verbose=0).history
     assert np.isfinite(history["loss"]).all()
+    assert history["loss"][-1] < history["loss"][0]
     assert model(inputs).dtype == tf.float32
     # Variables stay float32 (only the math is bfloat16).
     assert all(v.dtype == tf.float32 for v in model.trainable_variables)
-
-
-def test_policy_is_back_to_float32_for_other_tests():
-    assert keras.mixed_precision.global_policy().name == "float32"

@@ -3,11 +3,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_transform as tft
+import tf_keras as keras
 
-from modules import features
+from modules.taxi import features
 from modules.model import PROBABILITY_OUTPUT, TrainerConfig, build_model
 from modules.signatures import export_serving_model
-from tests.conftest import raw_dense_inputs, raw_feature_spec, serialize_rows
+from tests.helpers import raw_dense_inputs, serialize_rows
 
 
 def test_config_rejects_unknown_keys():
@@ -17,35 +18,59 @@ def test_config_rejects_unknown_keys():
         {"hidden_units": [8, 4]}).hidden_units == (8, 4)
 
 
-def test_model_takes_every_transformed_feature():
+def test_model_inputs_are_exactly_what_transform_emits(transformed):
+    """Names and widths come from the real Transform graph's output spec."""
+    transform_dir, _, _ = transformed
+    spec = tft.TFTransformOutput(transform_dir).transformed_feature_spec()
+    emitted = {name: tuple(feature.shape) for name, feature in spec.items()
+               if name != features.LABEL_KEY}
     model = build_model(TrainerConfig(hidden_units=(16,)))
-    assert sorted(model.input_names) == sorted(features.transformed_input_widths())
-    batch = {name: np.zeros((3, width), np.float32)
-             for name, width in features.transformed_input_widths().items()}
-    probabilities = model.predict(batch, verbose=0)
-    assert probabilities.shape == (3, 1)
-    assert ((probabilities >= 0) & (probabilities <= 1)).all()
+    accepted = {tensor.name.split(":")[0]: tuple(tensor.shape[1:])
+                for tensor in model.inputs}
+    assert accepted == emitted
+    assert [layer.units for layer in model.layers
+            if isinstance(layer, keras.layers.Dense)] == [16, 1]
 
 
-def test_all_signatures_agree_after_save_and_load(transformed, tmp_path):
-    transform_dir, _, sample = transformed
-    assert set(raw_feature_spec()) == set(sample.columns)
+@pytest.fixture(scope="module")
+def exported(transformed, tmp_path_factory):
+    """An (untrained, seeded) model exported once with the real TFT graph."""
+    transform_dir, _, _ = transformed
+    keras.utils.set_random_seed(3)
     model = build_model(TrainerConfig(hidden_units=(16, 8)))
-    export_dir = str(tmp_path / "serving")
-    export_serving_model(model, tft.TFTransformOutput(transform_dir), export_dir)
+    export_dir = str(tmp_path_factory.mktemp("model") / "serving")
+    export_serving_model(model, tft.TFTransformOutput(transform_dir),
+                         export_dir)
+    return model, tf.saved_model.load(export_dir)
 
-    loaded = tf.saved_model.load(export_dir)
+
+def test_served_predictions_match_training_after_save_and_load(transformed,
+                                                               exported):
+    """Every signature of the reloaded SavedModel gives what the in-memory
+    model gives on the rows Transform produced in Beam: no skew between the
+    training-time transform and the serving graph."""
+    _, transformed_rows, sample = transformed
+    model, loaded = exported
     assert set(loaded.signatures) == {"serving_default", "serving_tf_example",
                                       "transform_features",
                                       "predict_transformed"}
     # Rows with every model input present, so "missing" semantics don't differ
     # between the tf.Example path (absent) and the dense path (sentinel).
-    rows = sample.dropna(subset=features.model_input_features()).head(40)
+    present = sample.reset_index(drop=True).dropna(
+        subset=features.model_input_features())
+    positions = present.index.to_numpy()[:40]
+    rows = present.head(40)
+    in_training = model.predict({
+        name: np.stack([transformed_rows[i][name] for i in positions])
+        for name in features.transformed_input_widths()}, verbose=0)
+    assert in_training.std() > 1e-3  # the rows get different scores
+
     by_example = loaded.signatures["serving_tf_example"](
         examples=serialize_rows(rows))[PROBABILITY_OUTPUT].numpy()
+    np.testing.assert_allclose(by_example, in_training, atol=1e-5)
     by_raw = loaded.signatures["serving_default"](
         **raw_dense_inputs(rows))[PROBABILITY_OUTPUT].numpy()
-    np.testing.assert_allclose(by_raw, by_example, atol=1e-6)
+    np.testing.assert_allclose(by_raw, in_training, atol=1e-5)
 
     transformed_rows = loaded.signatures["transform_features"](
         examples=serialize_rows(rows))
@@ -55,16 +80,13 @@ def test_all_signatures_agree_after_save_and_load(transformed, tmp_path):
     by_transformed = loaded.signatures["predict_transformed"](**{
         name: transformed_rows[name]
         for name in features.transformed_input_widths()})[PROBABILITY_OUTPUT]
-    np.testing.assert_allclose(by_transformed.numpy(), by_example, atol=1e-6)
+    np.testing.assert_allclose(by_transformed.numpy(), in_training, atol=1e-5)
 
 
-def test_blank_values_and_sentinels_mean_the_same(transformed, tmp_path):
+def test_blank_values_and_sentinels_mean_the_same(transformed, exported):
     """A serving client sends the documented sentinel for a blank CSV cell."""
-    transform_dir, _, sample = transformed
-    model = build_model(TrainerConfig(hidden_units=(8,)))
-    export_dir = str(tmp_path / "serving")
-    export_serving_model(model, tft.TFTransformOutput(transform_dir), export_dir)
-    loaded = tf.saved_model.load(export_dir)
+    _, _, sample = transformed
+    _, loaded = exported
     rows = sample[sample["company"].isna()].head(10)
     assert len(rows)
     by_example = loaded.signatures["serving_tf_example"](

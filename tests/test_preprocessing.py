@@ -1,14 +1,24 @@
-"""preprocessing_fn on real taxi rows, through real TFT analyzers."""
+"""preprocessing_fn on real taxi rows, through real TFT analyzers.
+
+Expected values are computed here from the raw sample with numpy/pandas, not
+read back from the code under test.
+"""
 import numpy as np
 
-from modules import features
+from modules.taxi import features
 
 
-def test_every_model_input_is_dense_with_the_declared_width(transformed):
+def _column(data, name):
+    return np.array([row[name] for row in data])
+
+
+def test_outputs_are_exactly_the_model_inputs_plus_the_label(transformed):
     _, data, sample = transformed
     assert len(data) == len(sample)
-    for name, width in features.transformed_input_widths().items():
-        values = np.array([row[name] for row in data])
+    widths = features.transformed_input_widths()
+    assert set(data[0]) == set(widths) | {features.LABEL_KEY}
+    for name, width in widths.items():
+        values = _column(data, name)
         assert values.shape == (len(sample), width), name
         assert np.isfinite(values).all(), name
 
@@ -16,36 +26,73 @@ def test_every_model_input_is_dense_with_the_declared_width(transformed):
 def test_label_is_tips_over_twenty_percent_of_fare(transformed):
     _, data, sample = transformed
     expected = (sample["tips"] > 0.2 * sample["fare"]).astype(int).to_numpy()
-    got = np.array([row[features.LABEL_KEY] for row in data]).reshape(-1)
+    assert 0 < expected.sum() < len(expected)  # both classes present
+    got = _column(data, features.LABEL_KEY).reshape(-1)
     np.testing.assert_array_equal(got, expected)
 
 
-def test_numeric_features_are_standardised_and_clipped(transformed):
-    _, data, _ = transformed
-    for name in features.LOG_NUMERIC_FEATURES:
-        values = np.array([row[features.transformed_name(name)] for row in data])
-        # Clipping at +-4 (e.g. zero-second trips sit near z = -6) can only
-        # shrink the spread, and only slightly.
-        assert abs(values.mean()) < 0.05, name
-        assert 0.85 < values.std() <= 1.0 + 1e-3, name
-        assert np.abs(values).max() <= features.Z_SCORE_CLIP, name
-
-
-def test_one_hot_features_pick_exactly_one_bucket(transformed):
+def test_numeric_features_are_clipped_z_scores_of_log1p(transformed):
+    """Blank -> 0, log1p, z-score over the analysed rows, clip at +-4."""
     _, data, sample = transformed
-    for name in (list(features.INT_CATEGORICAL_FEATURES)
-                 + list(features.STRING_CATEGORICAL_FEATURES)):
-        values = np.array([row[features.transformed_name(name)] for row in data])
+    clipped_somewhere = False
+    for name in ("fare", "trip_miles", "trip_seconds"):
+        raw = sample[name].fillna(0).to_numpy(float)
+        logged = np.log1p(np.maximum(raw, 0))
+        z_score = (logged - logged.mean()) / logged.std()
+        clipped_somewhere |= bool((np.abs(z_score) > 4).any())
+        got = _column(data, features.transformed_name(name)).reshape(-1)
+        np.testing.assert_allclose(got, np.clip(z_score, -4, 4), atol=1e-4,
+                                   err_msg=name)
+    # The sample has outliers (zero-second trips, a long trip), so the clip
+    # is exercised, not just the z-score.
+    assert clipped_somewhere
+
+
+def test_numeric_buckets_are_one_hot_and_ordered_like_the_raw_value(
+        transformed):
+    _, data, sample = transformed
+    for name in ("fare", "trip_miles", "trip_seconds"):
+        one_hot = _column(data, features.bucket_name(name))
+        np.testing.assert_array_equal(one_hot.sum(axis=1), 1.0, err_msg=name)
+        bucket = one_hot.argmax(axis=1)
+        raw = sample[name].fillna(0).to_numpy(float)
+        order = np.argsort(raw, kind="stable")
+        assert (np.diff(bucket[order]) >= 0).all(), name  # quantile buckets
+        # Equal raw values share a bucket; different quantiles spread out.
+        for value in np.unique(raw):
+            assert len(set(bucket[raw == value])) == 1, (name, value)
+        assert len(set(bucket)) >= 8, name
+
+
+def test_one_hot_features_pick_the_rows_own_category(transformed):
+    _, data, sample = transformed
+    for name, low in (("trip_start_hour", 0), ("trip_start_day", 1),
+                      ("trip_start_month", 1)):
+        values = _column(data, features.transformed_name(name))
         np.testing.assert_array_equal(values.sum(axis=1), 1.0, err_msg=name)
-    hours = np.array([row["trip_start_hour_xf"] for row in data])
-    np.testing.assert_array_equal(hours.argmax(axis=1),
-                                  sample["trip_start_hour"].to_numpy())
+        np.testing.assert_array_equal(values.argmax(axis=1),
+                                      sample[name].to_numpy() - low,
+                                      err_msg=name)
+    for name in ("pickup_community_area", "dropoff_community_area",
+                 "dropoff_census_tract", "payment_type", "company"):
+        values = _column(data, features.transformed_name(name))
+        np.testing.assert_array_equal(values.sum(axis=1), 1.0, err_msg=name)
+        ids = values.argmax(axis=1)
+        raw = sample[name].astype(str).to_numpy()  # NaN -> 'nan': one value
+        # A vocabulary: same raw value, same id; the most frequent values
+        # (every value seen at least 5 times here) get ids of their own.
+        mapping = {}
+        for value, index in zip(raw, ids):
+            assert mapping.setdefault(value, index) == index, (name, value)
+        counts = sample[name].astype(str).value_counts()
+        frequent = [mapping[value] for value in counts[counts >= 5].index]
+        assert len(frequent) == len(set(frequent)) >= 2, name
 
 
-def test_blank_company_maps_to_one_shared_bucket(transformed):
+def test_blank_company_has_its_own_bucket(transformed):
     _, data, sample = transformed
     blank = sample["company"].isna().to_numpy()
-    assert blank.any()
-    buckets = {int(np.argmax(row["company_xf"]))
-               for row, is_blank in zip(data, blank) if is_blank}
-    assert len(buckets) == 1
+    assert blank.any() and not blank.all()
+    buckets = _column(data, "company_xf").argmax(axis=1)
+    assert len(set(buckets[blank])) == 1
+    assert set(buckets[blank]).isdisjoint(buckets[~blank])

@@ -11,7 +11,7 @@ import pytest
 import tensorflow_data_validation as tfdv
 from tensorflow_metadata.proto.v0 import schema_pb2
 
-from modules import features
+from modules.taxi import features
 
 REPO = Path(__file__).resolve().parent.parent
 SCHEMA_PATH = REPO / "data" / "taxi" / "schema" / "schema.pbtxt"
@@ -56,17 +56,17 @@ def test_schema_covers_every_csv_column_with_the_contract_type(schema):
                      for name in header}
 
 
-def test_every_feature_is_single_valued_and_shapeless(schema):
-    # A `shape` would make Transform parse the feature as dense and fail on
-    # the CSV blanks; every feature must stay VarLen.
-    # Columns that may be blank allow 0 values (CsvExampleGen writes a blank
-    # cell as a present feature with no values); the rest need exactly one.
-    for feature in schema.feature:
-        assert not feature.HasField("shape"), feature.name
-        always_present = feature.presence.min_fraction == 1.0
-        expected_min = 1 if always_present else 0
-        assert (feature.value_count.min, feature.value_count.max) == (
-            expected_min, 1), feature.name
+def test_transform_parses_every_feature_as_varlen(schema):
+    """A `shape` would make Transform parse the feature as dense and fail on
+    the CSV blanks; through TFT's own schema reader every feature must come
+    out VarLen (a SparseTensor the preprocessing densifies)."""
+    import tensorflow as tf
+    from tensorflow_transform.tf_metadata import schema_utils
+    spec = schema_utils.schema_as_feature_spec(schema).feature_spec
+    assert set(spec) == {f.name for f in schema.feature}
+    dense = {name: type(f).__name__ for name, f in spec.items()
+             if not isinstance(f, tf.io.VarLenFeature)}
+    assert dense == {}
 
 
 def test_full_span_1_has_no_anomalies(schema):
@@ -96,19 +96,17 @@ def test_hour_outside_the_clock_is_an_anomaly(schema, subset, tmp_path):
     assert "31" in found["trip_start_hour"]
 
 
-def test_real_csv_example_gen_encoding_of_span_1_has_no_anomalies(
-        schema, tmp_path):
-    """Through CsvExampleGen's own CSV -> tf.Example transform, which writes a
-    blank cell as a present feature with zero values (unlike
-    `generate_statistics_from_csv`, which treats it as absent)."""
+def csv_example_gen_anomalies(frame: pd.DataFrame, tmp_path: Path,
+                              schema) -> dict:
+    """Anomalies of `frame` encoded by CsvExampleGen's own CSV -> tf.Example
+    transform, which writes a blank cell as a present feature with zero
+    values (unlike `generate_statistics_from_csv`, which treats it as
+    absent)."""
     import apache_beam as beam
     from tfx.components.example_gen.csv_example_gen.executor import (
         _CsvToExample)
 
-    sample = pd.read_csv(SPAN_1_CSV, dtype=str, keep_default_na=False,
-                         nrows=3000)
-    assert (sample == "").any().any(), "sample must contain blank cells"
-    write(sample, tmp_path / "data.csv")
+    write(frame, tmp_path / "data.csv")
     output = tmp_path / "examples"
     with beam.Pipeline() as pipeline:
         _ = (pipeline
@@ -117,4 +115,28 @@ def test_real_csv_example_gen_encoding_of_span_1_has_no_anomalies(
              | beam.io.WriteToTFRecord(str(output)))
     stats = tfdv.generate_statistics_from_tfrecord(f"{output}*")
     found = tfdv.validate_statistics(stats, schema)
-    assert dict(found.anomaly_info) == {}
+    return {name: info.description
+            for name, info in found.anomaly_info.items()}
+
+
+def test_real_csv_example_gen_encoding_of_span_1_has_no_anomalies(
+        schema, tmp_path):
+    sample = pd.read_csv(SPAN_1_CSV, dtype=str, keep_default_na=False,
+                         nrows=3000)
+    blank = (sample == "").any()
+    assert blank["company"] and blank["dropoff_community_area"], \
+        "sample must contain blank cells in optional columns"
+    assert csv_example_gen_anomalies(sample, tmp_path, schema) == {}
+
+
+def test_blank_label_sources_are_anomalies_as_csv_example_gen_encodes_them(
+        schema, subset, tmp_path):
+    """Blank company cells pass (optional), but a blank fare or tips (the
+    label's inputs) is a present feature with no value: it must be flagged,
+    not silently become a 0 in Transform."""
+    broken = subset.copy()
+    broken.loc[broken.index[:3], features.FARE] = ""
+    broken.loc[broken.index[5:8], features.TIPS] = ""
+    broken.loc[broken.index[10:20], "company"] = ""
+    found = csv_example_gen_anomalies(broken, tmp_path, schema)
+    assert set(found) == {features.FARE, features.TIPS}, found

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import tensorflow_data_validation as tfdv
 
-from modules import features
+from modules.taxi import features
 from tfx_prod import synth
 
 REPO = Path(__file__).resolve().parent.parent
@@ -115,7 +115,9 @@ def test_timestamp_agrees_with_month_day_hour(synthetic):
 def test_coordinates_are_the_community_area_centroid(real, synthetic):
     centroid = real.groupby("pickup_community_area")["pickup_latitude"].mean()
     rows = synthetic.dropna(subset=["pickup_community_area"])
+    assert len(rows) > 0.9 * len(synthetic)  # not vacuous
     expected = rows["pickup_community_area"].astype(float).map(centroid)
+    assert expected.notna().all()
     assert np.allclose(rows["pickup_latitude"], expected, atol=1e-8)
 
 
@@ -168,10 +170,15 @@ def test_cli_refuses_to_overwrite_a_span_without_force(tmp_path, capsys):
 
 def test_write_span_refuses_an_existing_span(tmp_path):
     rows = synth.synthesize(50, seed=1)
-    synth.write_span(rows, tmp_path, 5)
+    path = synth.write_span(rows, tmp_path, 5)
+    before = path.read_bytes()
     with pytest.raises(FileExistsError, match="span-5"):
-        synth.write_span(rows, tmp_path, 5)
-    synth.write_span(rows, tmp_path, 5, overwrite=True)
+        synth.write_span(synth.synthesize(50, seed=2), tmp_path, 5)
+    assert path.read_bytes() == before
+    synth.write_span(synth.synthesize(50, seed=2), tmp_path, 5,
+                     overwrite=True)
+    assert path.read_bytes() != before
+    assert len(pd.read_csv(path)) == 50
 
 
 def test_cli_rejects_zero_rows_with_a_clear_message(tmp_path, capsys):

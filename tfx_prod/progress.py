@@ -1,7 +1,8 @@
 """Live one-line-per-component progress, fed by pipeline.local_runner events.
 
 On a terminal the running component's line ticks its elapsed time in place;
-in a log or CI (not a TTY) each component prints one line when it ends.
+in a log or CI (not a TTY) each component prints a line when it starts and
+one when it ends, so a long step is visibly in progress.
 """
 import threading
 import time
@@ -9,8 +10,10 @@ import time
 from pipeline.local_runner import NodeEvent
 
 _LABELS = {"complete": "ran", "cached": "cached (reused)",
-           "skipped": "skipped", "resolved": "resolved", "failed": "FAILED"}
+           "skipped": "skipped", "resolved": "resolved", "failed": "FAILED",
+           "interrupted": "INTERRUPTED"}
 _MARKS = {"complete": "+", "cached": "=", "skipped": "-", "resolved": "~",
+          "interrupted": "!",
           "failed": "!"}
 
 
@@ -55,8 +58,8 @@ class ProgressView:
         with self._lock:
             if event.state is None:
                 self._running = (event.node_id, time.monotonic())
-                if self._is_tty:
-                    self._write(self._line(">", event.node_id, "running", 0))
+                self._write(self._line(">", event.node_id, "running", 0)
+                            + ("" if self._is_tty else "\n"))
                 return
             self._running = None
             self._done += 1

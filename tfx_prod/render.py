@@ -10,46 +10,73 @@ def _fmt(value, spec=".4f"):
     return format(value, spec)
 
 
-def _eval_lines(evaluation) -> list[str]:
+# Per task: (column title, metric key, format); the first is the headline.
+EVAL_COLUMNS = {
+    "binary": [("AUC", "auc", ".4f"), ("accuracy", "binary_accuracy", ".4f"),
+               ("calibration", "calibration", ".3f")],
+    "multiclass": [("macro AUC", "macro_auc", ".4f"),
+                   ("accuracy", "sparse_categorical_accuracy", ".4f")],
+    "regression": [("RMSE", "root_mean_squared_error", ".4g"),
+                   ("MAE", "mean_absolute_error", ".4g"),
+                   ("mean label", "mean_label", ".4g")],
+}
+# A slice feature with more values than this is summarized in one line.
+MAX_LISTED_SLICES = 8
+
+
+def _eval_lines(evaluation, task: str = "binary") -> list[str]:
+    columns = EVAL_COLUMNS[task]
     lines = ["Evaluation (eval split, candidate model):",
-             f"  {'slice':<28} {'examples':>8} {'AUC':>7} {'accuracy':>9}"
-             f" {'calibration':>11}"]
+             f"  {'slice':<28} {'examples':>8}" + "".join(
+                 f" {title:>11}" for title, _, _ in columns)]
+
+    def value(metrics, key):
+        # AUC is undefined on a binary slice holding one class.
+        if task == "binary" and key == "auc" and not (
+                0 < metrics.get("mean_label", 0.5) < 1):
+            return None
+        return metrics.get(key)
 
     def row(name, metrics):
-        # AUC is undefined on a slice holding one class (e.g. 1 Pcard trip).
-        auc = (metrics.get("auc")
-               if 0 < metrics.get("mean_label", 0.5) < 1 else None)
         return (f"  {name:<28} {_fmt(metrics.get('example_count'), '>8.0f')}"
-                f" {_fmt(auc, '>7.4f')}"
-                f" {_fmt(metrics.get('binary_accuracy'), '>9.4f')}"
-                f" {_fmt(metrics.get('calibration'), '>11.3f')}")
+                + "".join(f" {_fmt(value(metrics, key), '>11' + spec)}"
+                          for _, key, spec in columns))
 
     lines.append(row("overall", evaluation["overall"]))
-    hours = {}
+    by_feature: dict[str, dict] = {}
     for name, metrics in sorted(evaluation["slices"].items()):
-        if name.startswith("trip_start_hour="):
-            hours[name] = metrics
-        else:
-            lines.append(row(name, metrics))
-    scored = [(m["auc"], n) for n, m in hours.items()
-              if m.get("auc") is not None and m.get("example_count", 0) >= 50]
-    if scored:
-        (low, low_name), (high, high_name) = min(scored), max(scored)
-        lines.append(f"  {len(hours)} trip_start_hour slices: AUC from "
-                     f"{low:.4f} ({low_name}) to {high:.4f} ({high_name})"
-                     " among hours with >= 50 trips")
-    diff = evaluation["overall"].get("auc_diff")
+        by_feature.setdefault(name.split("=", 1)[0], {})[name] = metrics
+    title, headline, spec = columns[0]
+    for feature, slices in by_feature.items():
+        if len(slices) <= MAX_LISTED_SLICES:
+            lines += [row(name, metrics) for name, metrics in slices.items()]
+            continue
+        scored = sorted((metrics[headline], name)
+                        for name, metrics in slices.items()
+                        if metrics.get(headline) is not None
+                        and metrics.get("example_count", 0) >= 50)
+        if scored:
+            (low, low_name), (high, high_name) = scored[0], scored[-1]
+            lines.append(f"  {len(slices)} {feature} slices: {title} from "
+                         f"{low:{spec}} ({low_name}) to {high:{spec}} "
+                         f"({high_name}) among slices with >= 50 examples")
+    diff = evaluation["overall"].get(f"{headline}_diff")
     if diff is not None:
-        lines.append(f"  AUC vs latest blessed model: {diff:+.4f}")
+        lines.append(f"  {title} vs the served model: {diff:+{spec}}")
     return lines
 
 
 def _quantization_lines(report) -> list[str]:
-    lines = [f"Quantization (budget: AUC drop <= {report['max_auc_drop']:.3f},"
-             f" {report['eval_examples']} eval examples; reference SavedModel"
-             f" AUC {report['reference']['auc']:.4f}):",
-             f"  {'variant':<14} {'size':>10} {'x float':>8} {'AUC':>7}"
-             f" {'dAUC':>8} {'p50 ms':>7} {'speed-up':>8}  verdict"]
+    # Here, not at the top: the rest of this module needs no quantizer code.
+    from components.quantizer import tasks  # pylint: disable=import-outside-toplevel
+    report = tasks.readable(report)
+    metric, label = report["metric"], report["metric_label"]
+    lines = [f"Quantization (budget: {report['metric_loss_label']} <="
+             f" {report['max_metric_loss']:.4g}, {report['eval_examples']} eval"
+             f" examples; reference SavedModel {label}"
+             f" {report['reference'][metric]:.4f}):",
+             f"  {'variant':<14} {'size':>10} {'x float':>8} {label:>9}"
+             f" {'d' + label:>10} {'p50 ms':>7} {'speed-up':>8}  verdict"]
     for v in report["variants"]:
         if v.get("error"):
             lines.append(f"  {v['name']:<14} conversion failed: {v['error']}")
@@ -59,8 +86,9 @@ def _quantization_lines(report) -> list[str]:
                    "within budget" if v["within_budget"] else "over budget")
         lines.append(
             f"  {v['name']:<14} {v['size_bytes']:>10,} "
-            f"{v['size_ratio_vs_float32']:>7.2f}x {v['auc']:>7.4f} "
-            f"{-v['auc_drop']:>+8.4f} {v['latency_ms_p50']:>7.3f} "
+            f"{v['size_ratio_vs_float32']:>7.2f}x {v[metric]:>9.4f} "
+            f"{round(tasks.change(report, v), 4) + 0.0:>+10.4f} "
+            f"{v['latency_ms_p50']:>7.3f} "
             f"{v['speedup_vs_float32']:>7.2f}x  {verdict}")
     lines.append(f"  {report['reason']}")
     return lines
@@ -78,12 +106,14 @@ def _optimization_lines(report) -> list[str]:
                      f"({report['nonzero_params']:,} non-zero); per layer: "
                      f"{layers}")
     elif kind == "distill":
+        metric = report.get("metric", "auc")
         lines.append(
             f"  student {report['params']:,} params = "
             f"{report['param_ratio']:.1%} of teacher "
             f"{report['teacher_params']:,} ({report['teacher_source']}); "
-            f"AUC student {report['student_auc']:.4f} vs teacher "
-            f"{report['teacher_auc']:.4f} ({report['auc_retention']:.1%})")
+            f"{metric.upper()} student {report[f'student_{metric}']:.4f} vs "
+            f"teacher {report[f'teacher_{metric}']:.4f} "
+            f"({report[f'{metric}_retention']:.1%} retained)")
     return lines
 
 
@@ -99,7 +129,8 @@ def render(summary: dict) -> str:
     if summary.get("optimization"):
         lines += [""] + _optimization_lines(summary["optimization"])
     if summary.get("eval"):
-        lines += [""] + _eval_lines(summary["eval"])
+        lines += [""] + _eval_lines(summary["eval"],
+                                    summary.get("task", "binary"))
     if summary.get("blessed") is not None:
         verdict = "BLESSED" if summary["blessed"] else "NOT BLESSED"
         lines += ["", f"Blessing: {verdict}: {summary['blessing_reason']}"]

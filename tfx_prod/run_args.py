@@ -1,139 +1,178 @@
-"""`tfx-prod run` arguments: definitions, validation, and the Trainer config.
+"""`tfx-prod run` flags: definitions, validation, and the PipelineConfig they make.
 
-Kept apart from cli.py so the flags read as one documented list.
+Everything here runs before the pipeline costs anything: bad input exits 2
+(usage) or 3 (data) with a message that says what to do. Recipe settings
+are checked with the recipes' own rules (modules/recipes/settings.py).
 """
 import argparse
+import math
+import os
 import pathlib
+import re
 
-from pipeline.configs import DEFAULT_DATA_ROOT, DEFAULT_SCHEMA, PipelineConfig
+from modules.recipes import settings as recipe_settings
+from pipeline import configs
+from pipeline.configs import PipelineConfig
 
 EPILOG = """\
 exit codes: 0 pushed (or nothing new to do), 1 a component failed,
-            2 bad arguments or missing data, 3 data anomalies (nothing trained),
-            4 model not blessed (nothing pushed)
+            2 bad arguments or missing data, 3 data anomalies or unreadable
+            data (nothing trained), 4 model not blessed (nothing pushed),
+            130/143 interrupted by Ctrl-C/SIGTERM (re-run to resume)
 
 examples:
   tfx-prod run                                  # bundled taxi data, defaults
-  tfx-prod run --train-steps 300                # quick run
+  tfx-prod run --train-steps 100                # quick run
   tfx-prod data synth --rows 20000 --span 2 --drift 0.2 && tfx-prod run
   tfx-prod run --data my_csvs/ --schema my_schema.pbtxt
+  tfx-prod run --data my_csvs/ --infer-schema   # infer once, then frozen
   tfx-prod run --optimization prune --final-sparsity 0.8
   tfx-prod run --optimization distill --teacher blessed
+  tfx-prod run --serving-dir gs://bucket/models # remote serving dir
   tfx-prod run --beam-arg=--direct_running_mode=multi_processing \\
                --beam-arg=--direct_num_workers=0
+
+Runs locally: --data and --pipeline-root must be local folders. --serving-dir
+may be a gs:// or s3:// URI (versions are written manifest-last, see README).
 """
+
+# TF Serving puts the name in URLs (/v1/models/NAME) and in a directory name.
+MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+PRUNE_FLAGS = {"initial_sparsity": "--initial-sparsity",
+               "final_sparsity": "--final-sparsity",
+               "pruning_begin_step": "--pruning-begin-step",
+               "pruning_end_step": "--pruning-end-step"}
+DISTILL_FLAGS = {"teacher": "--teacher", "temperature": "--temperature",
+                 "distill_alpha": "--distill-alpha"}
+TEXT_SNIFF_BYTES = 1 << 16
 
 
 class UsageError(ValueError):
     """Flags that parse but do not fit together; reported with exit code 2."""
 
 
+class DataFileError(ValueError):
+    """A data file that cannot be CSV text; reported with exit code 3."""
+
+
+def _number(text: str, kind=float) -> float:
+    try:
+        value = kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if isinstance(value, float) and not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
+    return value
+
+
 def _positive_int(text: str) -> int:
-    value = int(text)
+    value = _number(text, int)
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
     return value
 
 
+def _non_negative_int(text: str) -> int:
+    value = _number(text, int)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = _number(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    value = _number(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
 def _fraction(text: str) -> float:
-    value = float(text)
+    value = _number(text)
     if not 0.0 <= value <= 1.0:
         raise argparse.ArgumentTypeError(f"must be in [0, 1], got {value}")
     return value
 
 
 def _sparsity(text: str) -> float:
-    value = float(text)
+    value = _number(text)
     if not 0.0 <= value < 1.0:
         raise argparse.ArgumentTypeError(f"must be in [0, 1), got {value}")
     return value
 
 
-def trainer_options(args) -> dict:
-    """CLI flags -> the Trainer's custom_config (modules.model.TrainerConfig).
-
-    Only the chosen recipe's settings are passed, so changing, say, the
-    temperature does not invalidate a cached plain model.
-    """
-    options = {}
-    if args.optimization == "prune":
-        if args.initial_sparsity > args.final_sparsity:
-            raise UsageError("--initial-sparsity must not exceed "
-                             "--final-sparsity")
-        end = args.pruning_end_step or max(1, int(0.8 * args.train_steps))
-        if not 0 <= args.pruning_begin_step < end <= args.train_steps:
-            raise UsageError(
-                "need 0 <= --pruning-begin-step < "
-                f"--pruning-end-step <= --train-steps (got "
-                f"{args.pruning_begin_step}, {end}, {args.train_steps})")
-        options = {"initial_sparsity": args.initial_sparsity,
-                   "final_sparsity": args.final_sparsity,
-                   "pruning_begin_step": args.pruning_begin_step,
-                   "pruning_end_step": end}
-    elif args.optimization == "distill":
-        if args.temperature <= 0:
-            raise UsageError("--temperature must be > 0")
-        options = {"teacher": "base_model" if args.teacher == "blessed"
-                   else "trained",
-                   "temperature": args.temperature, "alpha": args.distill_alpha}
-    config = {"optimization": args.optimization, "strategy": args.strategy}
-    if args.mixed_precision:
-        config["mixed_precision"] = True
-    if args.xla:
-        config["xla"] = True
-    if options:
-        config["options"] = options
-    return config
-
-
 def add_arguments(run: argparse.ArgumentParser) -> None:
-    defaults = PipelineConfig(pipeline_root="", serving_dir="")
-    data = run.add_argument_group("data")
-    data.add_argument("--data", default=str(DEFAULT_DATA_ROOT), metavar="DIR",
-                      help="folder holding span-N/ subfolders of CSV files; "
-                           "the newest span is used (default: bundled taxi)")
-    data.add_argument("--schema", default=str(DEFAULT_SCHEMA), metavar="FILE",
+    pruning, distilling = (recipe_settings.PRUNING_DEFAULTS,
+                           recipe_settings.DISTILLATION_DEFAULTS)
+    data = run.add_argument_group("data (each defaults to the project file)")
+    data.add_argument("--config", default=str(configs.DEFAULT_PROJECT),
+                      metavar="FILE",
+                      help="project file (tfx-prod.yaml, written by "
+                           "`tfx-prod init`): dataset name, label, task, "
+                           "features, gates (default: the bundled taxi "
+                           "example, %(default)s)")
+    data.add_argument("--data", metavar="DIR",
+                      help="local folder holding span-N/ subfolders of CSV "
+                           "files; the newest span is used")
+    data.add_argument("--schema", metavar="FILE",
                       help="curated schema.pbtxt that ExampleValidator checks "
-                           "the data against (default: %(default)s)")
+                           "the data against; an edit re-validates")
     data.add_argument("--infer-schema", action="store_true",
-                      help="no curated schema: infer one with SchemaGen "
-                           "(catches far fewer data problems)")
+                      help="no curated schema: SchemaGen infers one from the "
+                           "first run's span and it is frozen under the "
+                           "pipeline root, so later spans are validated "
+                           "against it (catches fewer problems than a "
+                           "curated one)")
     out = run.add_argument_group("where things go")
-    out.add_argument("--home", default="tfx_prod_home", metavar="DIR",
+    out.add_argument("--home", default=configs.DEFAULT_HOME, metavar="DIR",
                      help="base for pipeline root, serving dir and logs "
-                          "(default: %(default)s)")
+                          "(default: ./%(default)s)")
     out.add_argument("--pipeline-root", metavar="DIR",
-                     help="artifacts + ML Metadata (default: HOME/pipeline)")
-    out.add_argument("--serving-dir", metavar="DIR",
+                     help="local folder for artifacts + ML Metadata (default: "
+                          "HOME/pipeline); one run at a time per root")
+    out.add_argument("--serving-dir", metavar="DIR|URI",
                      help="TF Serving model base (default: HOME/serving); the "
                           "model lands in DIR/MODEL_NAME/<version>/")
-    out.add_argument("--model-name", default=defaults.model_name,
-                     help="serving model name (default: %(default)s)")
+    out.add_argument("--model-name",
+                     help="serving model name: letters, digits, '.', '_', "
+                          "'-' (default: the project's name)")
+    out.add_argument("--pipeline-name",
+                     help="pipeline (ML Metadata context) name: lowercase "
+                          "letters, digits, '-' (default: tfx-prod-NAME)")
     out.add_argument("--summary-json", metavar="FILE",
                      help="also write the run summary as JSON here")
     train = run.add_argument_group("training and gates")
+    defaults = configs.PipelineConfig.__dataclass_fields__
     train.add_argument("--train-steps", type=_positive_int,
-                       default=defaults.train_steps,
-                       help="training steps (default: %(default)s)")
+                       help="training steps (default: the project's, else "
+                            f"{defaults['train_steps'].default})")
     train.add_argument("--eval-steps", type=_positive_int,
-                       default=defaults.eval_steps,
+                       default=defaults["eval_steps"].default,
                        help="validation steps during training "
                             "(default: %(default)s)")
-    train.add_argument("--min-auc", type=_fraction, default=defaults.min_auc,
-                       help="Evaluator floor on overall AUC "
-                            "(default: %(default)s)")
+    train.add_argument("--min-auc", type=_fraction,
+                       help="classification: floor on overall AUC (macro for "
+                            "multiclass)")
     train.add_argument("--min-accuracy", type=_fraction,
-                       default=defaults.min_accuracy,
-                       help="Evaluator floor on overall binary accuracy "
-                            "(default: %(default)s)")
+                       help="classification: floor on overall accuracy")
     train.add_argument("--max-auc-regression", type=_fraction,
-                       default=defaults.max_auc_regression,
-                       help="how much AUC a new model may lose against the "
-                            "latest blessed one (default: %(default)s)")
-    train.add_argument("--quantization-budget", type=_fraction,
-                       default=defaults.quantization_max_auc_drop,
-                       help="largest AUC drop a TFLite variant may cost and "
-                            "still be blessed (default: %(default)s = 1 point)")
+                       help="classification: how much AUC a new model may "
+                            "lose against the model being served")
+    train.add_argument("--max-rmse", type=_positive_float,
+                       help="regression: ceiling on overall RMSE")
+    train.add_argument("--max-rmse-increase", type=_non_negative_float,
+                       help="regression: how much RMSE a new model may add "
+                            "over the model being served")
+    train.add_argument("--quantization-budget", type=_non_negative_float,
+                       help="largest loss in the task's metric (AUC points, "
+                            "or RMSE) a TFLite variant may cost and still be "
+                            "blessed")
     optimize = run.add_argument_group(
         "model optimization (the Quantizer runs after any of these)")
     optimize.add_argument("--optimization", choices=("none", "prune", "distill"),
@@ -141,35 +180,37 @@ def add_arguments(run: argparse.ArgumentParser) -> None:
                           help="training recipe: magnitude pruning (tfmot), or "
                                "distillation into a small student "
                                "(default: %(default)s)")
-    optimize.add_argument("--final-sparsity", type=_sparsity, default=0.8,
+    optimize.add_argument("--final-sparsity", type=_sparsity,
                           help="prune: fraction of Dense weights zeroed at the "
-                               "end (default: %(default)s)")
-    optimize.add_argument("--initial-sparsity", type=_sparsity, default=0.5,
+                               f"end (default: {pruning['final_sparsity']})")
+    optimize.add_argument("--initial-sparsity", type=_sparsity,
                           help="prune: PolynomialDecay start (default: "
-                               "%(default)s)")
-    optimize.add_argument("--pruning-begin-step", type=int, default=0,
+                               f"{pruning['initial_sparsity']})")
+    optimize.add_argument("--pruning-begin-step", type=_non_negative_int,
                           metavar="N", help="prune: first pruning step "
-                                            "(default: %(default)s)")
+                          f"(default: {pruning['pruning_begin_step']})")
     optimize.add_argument("--pruning-end-step", type=_positive_int, metavar="N",
                           help="prune: step where final sparsity is reached "
                                "(default: 80%% of --train-steps)")
     optimize.add_argument("--teacher", choices=("train", "blessed"),
-                          default="train",
                           help="distill: train a large teacher in the same run, "
-                               "or use the latest blessed model "
-                               "(default: %(default)s)")
-    optimize.add_argument("--temperature", type=float, default=2.0,
+                               "or use the model being served (the newest "
+                               "pushed version) (default: train)")
+    optimize.add_argument("--temperature", type=_positive_float,
                           help="distill: softening temperature (default: "
-                               "%(default)s)")
-    optimize.add_argument("--distill-alpha", type=_fraction, default=0.5,
+                               f"{distilling['temperature']})")
+    optimize.add_argument("--distill-alpha", type=_fraction,
                           help="distill: weight of the hard-label loss; the "
-                               "rest goes to the teacher (default: %(default)s)")
+                               "rest goes to the teacher (default: "
+                               f"{distilling['alpha']})")
     hardware = run.add_argument_group("hardware")
     hardware.add_argument("--strategy", default="auto",
                           choices=("auto", "tpu", "mirrored", "multiworker",
                                    "one-device", "cpu"),
                           help="tf.distribute strategy; auto = TPU if found, "
-                               "else GPUs, else CPU (default: %(default)s)")
+                               "else GPUs, else CPU (default: %(default)s). "
+                               "multiworker needs one process per worker, "
+                               "which a local run cannot start")
     hardware.add_argument("--mixed-precision", action="store_true",
                           help="float16 (GPU) / bfloat16 (TPU, CPU) compute")
     hardware.add_argument("--xla", action="store_true",
@@ -184,17 +225,202 @@ def add_arguments(run: argparse.ArgumentParser) -> None:
                            help="re-execute every component")
 
 
-def check_inputs(args) -> str | None:
-    """Returns a usage error message, or None if the inputs look runnable."""
-    data = pathlib.Path(args.data)
-    if not data.is_dir():
-        return f"--data {data}: no such folder."
-    spans = [p for p in data.glob("span-*") if p.is_dir()
-             and p.name[5:].isdigit() and any(f.is_file() for f in p.iterdir())]
-    if not spans:
-        return (f"--data {data}: no span-N/ folder with files in it. Lay CSVs "
-                "out as DIR/span-1/data.csv, DIR/span-2/... (newest is used).")
-    if not args.infer_schema and not pathlib.Path(args.schema).is_file():
-        return (f"--schema {args.schema}: no such file. Pass a schema.pbtxt, or "
-                "--infer-schema to let SchemaGen infer one.")
-    return None
+def _recipe_options(args, train_steps: int) -> dict:
+    """The chosen recipe's settings, checked with the recipe's own rules.
+
+    Only the chosen recipe's settings are passed, so changing, say, the
+    temperature does not invalidate a cached plain model; a recipe flag
+    given without its recipe is an error, not silently ignored.
+    """
+    for recipe, flags in (("prune", PRUNE_FLAGS), ("distill", DISTILL_FLAGS)):
+        given = [flag for attr, flag in flags.items()
+                 if getattr(args, attr) is not None]
+        if given and args.optimization != recipe:
+            raise UsageError(f"{', '.join(given)} only apply with "
+                             f"--optimization {recipe}")
+    try:
+        if args.optimization == "prune":
+            chosen = {key: getattr(args, key) for key in PRUNE_FLAGS
+                      if getattr(args, key) is not None}
+            schedule = recipe_settings.schedule_settings(chosen, train_steps)
+            return {"initial_sparsity": schedule["initial_sparsity"],
+                    "final_sparsity": schedule["final_sparsity"],
+                    "pruning_begin_step": schedule["begin_step"],
+                    "pruning_end_step": schedule["end_step"]}
+        if args.optimization == "distill":
+            chosen = {"teacher": "base_model" if args.teacher == "blessed"
+                      else "trained"}
+            if args.temperature is not None:
+                chosen["temperature"] = args.temperature
+            if args.distill_alpha is not None:
+                chosen["alpha"] = args.distill_alpha
+            settings = recipe_settings.distillation_settings(chosen)
+            return {"teacher": settings["teacher"],
+                    "temperature": settings["temperature"],
+                    "alpha": settings["alpha"]}
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    return {}
+
+
+def trainer_options(args, train_steps: int) -> dict:
+    """CLI flags -> the Trainer's custom_config (modules.model.TrainerConfig)."""
+    if args.strategy == "multiworker":
+        raise UsageError(
+            "--strategy multiworker needs one process per worker with TF_CONFIG "
+            "set in each; a local run trains in a single process. Run the "
+            "Trainer on an orchestrator that starts the workers, or use "
+            "--strategy mirrored for the devices of this machine.")
+    config = {"optimization": args.optimization, "strategy": args.strategy}
+    if args.mixed_precision:
+        config["mixed_precision"] = True
+    if args.xla:
+        config["xla"] = True
+    options = _recipe_options(args, train_steps)
+    if options:
+        config["options"] = options
+    return config
+
+
+# Flag -> (project gate key, tasks it applies to).
+GATE_FLAGS = {
+    "min_auc": ("min_auc", ("binary", "multiclass")),
+    "min_accuracy": ("min_accuracy", ("binary", "multiclass")),
+    "max_auc_regression": ("max_auc_regression", ("binary", "multiclass")),
+    "max_rmse": ("max_rmse", ("regression",)),
+    "max_rmse_increase": ("max_rmse_increase", ("regression",)),
+}
+
+
+def _gates(args, project) -> dict:
+    """The project's gates, overridden by the flags that fit its task."""
+    gates = dict(project.gates)
+    for attr, (key, tasks) in GATE_FLAGS.items():
+        value = getattr(args, attr)
+        if value is None:
+            continue
+        if project.task not in tasks:
+            raise UsageError(f"--{attr.replace('_', '-')} applies to "
+                             f"{' and '.join(tasks)} tasks; "
+                             f"{project.path} is a {project.task} task")
+        gates[key] = value
+    if args.quantization_budget is not None:
+        budget = ("quantization_max_rmse_increase"
+                  if project.task == "regression"
+                  else "quantization_max_auc_drop")
+        gates[budget] = args.quantization_budget
+    return gates
+
+
+def _local_folder(flag: str, value: str) -> str:
+    if "://" in value:
+        raise UsageError(
+            f"{flag} {value}: `tfx-prod run` executes on this machine, so "
+            f"{flag} must be a local folder. Remote data and pipeline roots "
+            "need an orchestrator whose workers can read them.")
+    return os.path.abspath(value)
+
+
+def resolve_schema(args, pipeline_root: str,
+                   default_schema: str | None) -> tuple[str | None, str]:
+    """(schema file or None for SchemaGen, a sentence saying which and why)."""
+    if args.schema and args.infer_schema:
+        raise UsageError("--schema and --infer-schema exclude each other: pass "
+                         "a curated schema, or let SchemaGen infer one.")
+    if args.infer_schema or (not args.schema and not default_schema):
+        frozen = configs.frozen_schema_path(pipeline_root)
+        if os.path.exists(frozen):
+            return frozen, ("inferred by SchemaGen on an earlier run and "
+                            "frozen; new spans are validated against it")
+        return None, "inferred by SchemaGen from this span, then frozen"
+    schema = os.path.abspath(args.schema or default_schema)
+    if not os.path.isfile(schema):
+        raise UsageError(f"--schema {schema}: no such file. Pass a "
+                         "schema.pbtxt, or --infer-schema to let SchemaGen "
+                         "infer one.")
+    return schema, "curated"
+
+
+def _check_data_folder(data: str) -> None:
+    if not os.path.isdir(data):
+        raise UsageError(f"--data {data}: no such folder.")
+    newest = configs.latest_span_dir(data)
+    if newest is None or not any(f.is_file() for f in newest.iterdir()):
+        raise UsageError(
+            f"--data {data}: no span-N/ folder with files in it. Lay CSVs "
+            "out as DIR/span-1/data.csv, DIR/span-2/... (newest is used).")
+
+
+def check_data_files(data_root: str) -> None:
+    """DataFileError naming a file in the newest span that is not CSV text."""
+    for path in sorted(configs.latest_span_dir(data_root).rglob("*")):
+        if not path.is_file():
+            continue
+        with open(path, "rb") as f:
+            head = f.read(TEXT_SNIFF_BYTES)
+        problem = None
+        if b"\0" in head:
+            problem = f"has a NUL byte at offset {head.index(bytes(1))}"
+        else:
+            try:
+                head.decode("utf-8")
+            except UnicodeDecodeError as error:
+                # A multi-byte character cut at the sniff boundary is fine.
+                if error.start < len(head) - 3:
+                    problem = f"is not UTF-8 text (byte {error.start})"
+        if problem:
+            raise DataFileError(
+                f"{path} {problem}: it is not a CSV text file. Every file "
+                "in a span folder is read as CSV; move it out, or fix the "
+                "export that wrote it.")
+
+
+def load_project(args):
+    """The project file, as a UsageError (exit 2) if it is wrong."""
+    from pipeline import project
+    try:
+        return project.load(args.config)
+    except project.ProjectError as error:
+        raise UsageError(str(error)) from None
+
+
+def build_config(args) -> tuple[PipelineConfig, dict]:
+    """A PipelineConfig from the project file and the flags, plus facts for
+    the run's header. Raises UsageError (exit 2) for what does not fit."""
+    from pipeline import project as project_lib
+    project = load_project(args)
+    model_name = args.model_name or project.model_name
+    if not MODEL_NAME.fullmatch(model_name) or ".." in model_name:
+        raise UsageError(
+            f"--model-name {model_name!r}: use 1-128 letters, digits, "
+            "'.', '_' or '-', starting with a letter or digit (it becomes a "
+            "directory and part of TF Serving's /v1/models/NAME URLs).")
+    pipeline_name = args.pipeline_name or project.pipeline_name
+    if not project_lib.NAME.fullmatch(pipeline_name.removeprefix("tfx-prod-")
+                                      ) or len(pipeline_name) > 128:
+        raise UsageError(f"--pipeline-name {pipeline_name!r}: use lowercase "
+                         "letters, digits and '-' (Kubeflow's rule).")
+    home = pathlib.Path(args.home)
+    data = _local_folder("--data", args.data or project.data_root)
+    _check_data_folder(data)
+    root = _local_folder("--pipeline-root", args.pipeline_root or
+                         str(home / "pipeline"))
+    serving = args.serving_dir or str(home / "serving")
+    if "://" not in serving:
+        serving = os.path.abspath(serving)
+    schema, schema_note = resolve_schema(args, root, project.schema_path)
+    train_steps = (args.train_steps or project.train_steps
+                   or PipelineConfig.__dataclass_fields__["train_steps"].default)
+    config = PipelineConfig.from_project(
+        project, root, serving, data_root=data, schema_path=schema,
+        model_name=model_name, pipeline_name=pipeline_name,
+        train_steps=train_steps, eval_steps=args.eval_steps,
+        gates=_gates(args, project),
+        trainer_options=trainer_options(args, train_steps),
+        enable_cache=not args.no_cache)
+    if args.beam_arg:
+        config.beam_pipeline_args, beam_note = args.beam_arg, "from --beam-arg"
+    else:
+        config.beam_pipeline_args, beam_note = configs.default_beam_args(data)
+    return config, {"schema": schema_note, "beam": beam_note,
+                    "project": project.path}

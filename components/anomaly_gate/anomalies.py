@@ -14,9 +14,6 @@ from tfx.dsl.io import fileio
 SCHEMA_DIFF_FILE = "SchemaDiff.pb"
 SPLIT_PREFIX = "Split-"
 
-# Where the pipeline's curated schema lives (named in the error message).
-SCHEMA_PATH = "data/taxi/schema/schema.pbtxt"
-
 # Key used for anomalies about the dataset as a whole (e.g. too few examples).
 DATASET_KEY = "(dataset)"
 
@@ -24,7 +21,7 @@ DATASET_KEY = "(dataset)"
 class DataAnomaliesError(ValueError):
     """Validation found anomalies: stops the run before Transform."""
 
-    def __init__(self, lines: list[str], schema_path: str = SCHEMA_PATH):
+    def __init__(self, lines: list[str], schema_path: str):
         self.lines = list(lines)
         count = len(self.lines)
         noun = "anomaly" if count == 1 else "anomalies"

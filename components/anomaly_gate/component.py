@@ -9,7 +9,8 @@ from typing import TypedDict
 from absl import logging
 # The modules behind tfx.v1.dsl.components, imported directly so that the CLI
 # (which only needs describe_anomalies) does not pay for importing tfx.v1.
-from tfx.dsl.component.experimental.annotations import InputArtifact
+from tfx.dsl.component.experimental.annotations import (InputArtifact,
+                                                        Parameter)
 from tfx.dsl.component.experimental.decorators import component
 from tfx.types import artifact_utils
 from tfx.types.standard_artifacts import ExampleAnomalies
@@ -24,12 +25,17 @@ class GateResult(TypedDict):
 
 
 @component
-def AnomalyGate(anomalies: InputArtifact[ExampleAnomalies]) -> GateResult:
-    """Raises DataAnomaliesError listing every anomaly; else returns 0."""
+def AnomalyGate(anomalies: InputArtifact[ExampleAnomalies],
+                schema_path: Parameter[str]) -> GateResult:
+    """Raises DataAnomaliesError listing every anomaly; else returns 0.
+
+    `schema_path` is the schema file the data was validated against, named
+    in the error so the user edits the file actually in use.
+    """
     split_names = (artifact_utils.decode_split_names(anomalies.split_names)
                    if anomalies.split_names else None)
     lines = describe_anomalies(anomalies.uri, split_names)
     if lines:
-        raise DataAnomaliesError(lines)
+        raise DataAnomaliesError(lines, schema_path)
     logging.info("AnomalyGate: no anomalies in %s.", anomalies.uri)
     return {"anomaly_count": 0}

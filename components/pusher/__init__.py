@@ -1,5 +1,5 @@
-"""Pusher that never exposes a half-written model version."""
-from components.pusher.component import AtomicPusher
-from components.pusher.executor import AtomicPusherExecutor
+"""Pusher that publishes blessed models as complete, strictly newer versions."""
+from components.pusher.component import Pusher, PusherSpec
+from components.pusher.executor import Executor
 
-__all__ = ["AtomicPusher", "AtomicPusherExecutor"]
+__all__ = ["Executor", "Pusher", "PusherSpec"]

@@ -1,15 +1,113 @@
-"""AtomicPusher: TFX's Pusher with an executor that publishes versions atomically.
+"""Pusher: publishes a blessed model as a new TF Serving version, safely.
 
-Subclassing (rather than `custom_executor_spec=`, deprecated in TFX 1.16) keeps
-the Pusher's spec, channels and validation unchanged.
+TFX's Pusher gates on the blessing only when it is wired in (the Cond in
+`create_pipeline` is a second, independent gate), names versions by the
+current second (two pushes in one second collide and the second is silently
+"skipped" yet reported as pushed), and copies straight into the version dir
+(a reader can see half a model). This component keeps TFX's interface and
+output properties (`pushed`, `pushed_destination`, `pushed_version`) and
+fixes those: see `publish.py` for the protocol.
 """
-from tfx.components import Pusher
-from tfx.dsl.components.base import executor_spec
+from typing import Optional
 
-from components.pusher.executor import AtomicPusherExecutor
+from tfx import types
+from tfx.dsl.components.base import base_component, executor_spec
+from tfx.proto import pusher_pb2
+from tfx.types import standard_artifacts
+from tfx.types.component_spec import (ChannelParameter, ComponentSpec,
+                                      ExecutionParameter)
+
+from components.pusher import driver, executor
+
+KEYS = executor
 
 
-class AtomicPusher(Pusher):
-    """Pusher whose filesystem push never shows a half-written version."""
+class PusherSpec(ComponentSpec):
+    """Model + its blessing in (both required); a PushedModel out."""
 
-    EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(AtomicPusherExecutor)
+    PARAMETERS = {
+        KEYS.PUSH_DESTINATION_KEY: ExecutionParameter(
+            type=pusher_pb2.PushDestination),
+        KEYS.PIPELINE_NAME_KEY: ExecutionParameter(type=str),
+        KEYS.TRAINED_WITH_KEY: ExecutionParameter(type=str, optional=True),
+        # Set at run time by the driver; part of the cache key.
+        KEYS.SERVING_STATE_KEY: ExecutionParameter(type=str, optional=True),
+    }
+    INPUTS = {
+        KEYS.MODEL_KEY: ChannelParameter(type=standard_artifacts.Model),
+        KEYS.MODEL_BLESSING_KEY: ChannelParameter(
+            type=standard_artifacts.ModelBlessing),
+        KEYS.SCHEMA_KEY: ChannelParameter(type=standard_artifacts.Schema,
+                                          optional=True),
+        KEYS.STATISTICS_KEY: ChannelParameter(
+            type=standard_artifacts.ExampleStatistics, optional=True),
+        KEYS.EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples,
+                                            optional=True),
+    }
+    OUTPUTS = {
+        KEYS.PUSHED_MODEL_KEY: ChannelParameter(
+            type=standard_artifacts.PushedModel),
+    }
+
+
+class Pusher(base_component.BaseComponent):
+    """Pushes `model` to `<base_directory>/<version>/` only if it is blessed.
+
+    Example:
+        pusher = Pusher(
+            model=quantizer.outputs["quantized_model"],
+            model_blessing=evaluator.outputs["blessing"],
+            push_destination=PushDestination(filesystem=PushDestination.
+                Filesystem(base_directory="serving/taxi")),
+            pipeline_name="tfx-prod-taxi",
+            schema=schema_gen.outputs["schema"],
+            statistics=statistics_gen.outputs["statistics"])
+    """
+
+    SPEC_CLASS = PusherSpec
+    EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(executor.Executor)
+    DRIVER_CLASS = driver.RepushDriver
+
+    def __init__(self, model: types.BaseChannel,
+                 model_blessing: types.BaseChannel,
+                 push_destination: pusher_pb2.PushDestination,
+                 pipeline_name: str,
+                 schema: Optional[types.BaseChannel] = None,
+                 statistics: Optional[types.BaseChannel] = None,
+                 examples: Optional[types.BaseChannel] = None,
+                 trained_with: Optional[str] = None):
+        """Construct a Pusher.
+
+        Args:
+            model: Channel of `Model`; `<uri>/Format-Serving` is pushed.
+            model_blessing: Channel of `ModelBlessing` from the Evaluator.
+                Required: the push is refused unless `blessed` == 1.
+            push_destination: A `filesystem` destination; `base_directory`
+                is the model base TF Serving watches (`<serving dir>/<model>`).
+            pipeline_name: Recorded in the version's lineage.
+            schema: Optional `Schema`, shipped as the training schema.
+            statistics: Optional `ExampleStatistics`; its train split ships
+                as the training statistics (input validation, drift).
+            examples: Optional `Examples` the model was trained on (from
+                ExampleGen); recorded in the lineage.
+            trained_with: Optional fingerprint of the Trainer's settings and
+                code, recorded in the lineage (ServedBaseline matches it).
+
+        Raises:
+            ValueError: On a destination other than a non-empty filesystem
+                base directory.
+        """
+        if push_destination.WhichOneof("destination") != "filesystem" or (
+                not push_destination.filesystem.base_directory):
+            raise ValueError(
+                "push_destination must be PushDestination(filesystem="
+                "PushDestination.Filesystem(base_directory=...)) with a "
+                "non-empty base_directory.")
+        if not pipeline_name:
+            raise ValueError("pipeline_name must be a non-empty string.")
+        super().__init__(spec=PusherSpec(
+            model=model, model_blessing=model_blessing, schema=schema,
+            statistics=statistics, examples=examples,
+            trained_with=trained_with,
+            push_destination=push_destination, pipeline_name=pipeline_name,
+            pushed_model=types.Channel(type=standard_artifacts.PushedModel)))

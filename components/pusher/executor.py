@@ -1,161 +1,163 @@
-"""A Pusher executor that publishes a model version with a single rename.
+"""Pusher executor: check the blessing, skip what is already served, publish.
 
-TFX's Pusher copies the model straight into `<base>/<version>`, so TF Serving,
-which polls `<base>` for numeric dirs, can find a half-copied version (and a
-failed copy leaves one behind). Here the copy goes to a hidden sibling
-`<base>/.<version>.incomplete-<random>` and is then renamed into place, which
-on a local filesystem is atomic: the version dir is either absent or complete.
+`Do` is bookkeeping (artifacts in, properties out); the publishing protocol is
+`publish.py`; the version layout is `serving/layout.py`.
 """
-import errno
-import os
-import shutil
-import tempfile
-import time
-from typing import Any, Dict, List
+import datetime
+import json
+from typing import Any, Dict, List, Optional
 
 from absl import logging
+import tensorflow as tf
 from tfx import types
-from tfx.components.pusher import executor as tfx_pusher_executor
+from tfx.dsl.components.base import base_executor
 from tfx.proto import pusher_pb2
-from tfx.types import artifact_utils, standard_component_specs
-from tfx.utils import io_utils, proto_utils
+from tfx.types import artifact_utils
+from tfx.utils import path_utils, proto_utils
 
-_Versioning = pusher_pb2.Versioning
+from components.pusher import publish
+from serving import layout
 
-INCOMPLETE_MARKER = ".incomplete-"
+# Channel and parameter keys (TFX's names where TFX has them).
+MODEL_KEY = "model"
+MODEL_BLESSING_KEY = "model_blessing"
+SCHEMA_KEY = "schema"
+STATISTICS_KEY = "statistics"
+EXAMPLES_KEY = "examples"
+PUSHED_MODEL_KEY = "pushed_model"
+PUSH_DESTINATION_KEY = "push_destination"
+PIPELINE_NAME_KEY = "pipeline_name"
+TRAINED_WITH_KEY = "trained_with"
+SERVING_STATE_KEY = "serving_state_key"
 
+# Output properties; the first three are TFX Pusher's own.
+PUSHED = "pushed"
+PUSHED_DESTINATION = "pushed_destination"
+PUSHED_VERSION = "pushed_version"
+MODEL_DIGEST = "model_digest"
+PAYLOAD_DIGEST = "payload_digest"
+SOURCE_MODEL_ID = "source_model_id"
+ALREADY_SERVING = "already_serving"
 
-def is_local_path(path: str) -> bool:
-    """True for plain paths; gs://, s3://, hdfs://, file:// etc. are not."""
-    return "://" not in path
-
-
-def _fsync_tree(root: str) -> None:
-    """Flush every file and dir under root so a crash cannot publish holes."""
-    for dir_name, _, files in os.walk(root):
-        for name in files:
-            fd = os.open(os.path.join(dir_name, name), os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        _fsync_dir(dir_name)
-
-
-def _fsync_dir(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+PUSH_RECORD_FILE = "push.json"  # in the PushedModel artifact's own dir
+TRAIN_SPLIT = "train"
 
 
-class AtomicPusherExecutor(tfx_pusher_executor.Executor):
-    """TFX Pusher whose filesystem push never exposes a partial version dir.
+def _is_blessed(blessing: types.Artifact) -> bool:
+    return (blessing.has_custom_property("blessed")
+            and blessing.get_int_custom_property("blessed") == 1)
 
-    Blessing checks, model path selection, versioning, the "version already
-    exists -> skip" rule and the PushedModel properties are those of TFX.
-    Non-local destinations (gs://, s3://, ...) have no atomic directory
-    rename, so they use TFX's own copy unchanged.
-    """
+
+def _artifact_facts(artifact: types.Artifact) -> dict:
+    """id, uri and scalar custom properties: what lineage wants to know."""
+    facts = {"id": artifact.id, "uri": artifact.uri}
+    for name, value in artifact.mlmd_artifact.custom_properties.items():
+        kind = value.WhichOneof("value")
+        if kind in ("int_value", "double_value", "string_value"):
+            facts[name] = getattr(value, kind)
+    return facts
+
+
+class Executor(base_executor.BaseExecutor):
+    """Publishes a blessed model; never reports a version that holds another."""
 
     def Do(self, input_dict: Dict[str, List[types.Artifact]],
            output_dict: Dict[str, List[types.Artifact]],
            exec_properties: Dict[str, Any]) -> None:
-        push_destination = pusher_pb2.PushDestination()
-        proto_utils.json_to_proto(
-            exec_properties[standard_component_specs.PUSH_DESTINATION_KEY],
-            push_destination)
-        if push_destination.WhichOneof("destination") != "filesystem":
-            return super().Do(input_dict, output_dict, exec_properties)
-        base_directory = push_destination.filesystem.base_directory
-        if not is_local_path(base_directory):
-            logging.warning(
-                "AtomicPusher: %s is not a local path; an atomic directory "
-                "rename is not available there, so the standard TFX copy is "
-                "used and a partially copied version can be visible while "
-                "the push runs.", base_directory)
-            return super().Do(input_dict, output_dict, exec_properties)
-
         self._log_startup(input_dict, output_dict, exec_properties)
-        model_push = artifact_utils.get_single_instance(
-            output_dict[standard_component_specs.PUSHED_MODEL_KEY])
-        if not self.CheckBlessing(input_dict):
-            self._MarkNotPushed(model_push)
-            return None
-        model_path = self.GetModelPath(input_dict)
-        if not is_local_path(model_path):
-            logging.warning(
-                "AtomicPusher: model %s is not on a local path; using the "
-                "standard TFX copy.", model_path)
-            return super().Do(input_dict, output_dict, exec_properties)
-        model_version = self.ModelVersion(push_destination.filesystem)
-        logging.info("Model version: %s", model_version)
-        serving_path = os.path.join(base_directory, model_version)
+        pushed = artifact_utils.get_single_instance(
+            output_dict[PUSHED_MODEL_KEY])
+        blessing = artifact_utils.get_single_instance(
+            input_dict[MODEL_BLESSING_KEY])
+        if not _is_blessed(blessing):
+            logging.info("Model blessing %s is not blessed: nothing pushed.",
+                         blessing.uri)
+            pushed.set_int_custom_property(PUSHED, 0)
+            return
+        destination = pusher_pb2.PushDestination()
+        proto_utils.json_to_proto(exec_properties[PUSH_DESTINATION_KEY],
+                                  destination)
+        model_base = destination.filesystem.base_directory.rstrip("/")
+        model = artifact_utils.get_single_instance(input_dict[MODEL_KEY])
+        model_dir = path_utils.serving_model_path(model.uri)
+        digest, payload = layout.directory_digests(model_dir)
 
-        if os.path.exists(serving_path):
-            logging.info("Destination directory %s already exists, skipping "
-                         "current push.", serving_path)
+        newest = publish.newest_complete(model_base) if tf.io.gfile.isdir(
+            model_base) else None
+        if newest and layout.payload_digest(newest[1]) == payload and (
+                not layout.changed_files(layout.version_dir(
+                    model_base, newest[0]), newest[1])):
+            # A re-run after a crash that followed the publish, or a model
+            # that is already the one served: never a duplicate version.
+            version, already = newest[0], True
+            logging.info("Version %s already serves this model; not pushing "
+                         "it again.", version)
         else:
-            publish_atomically(model_path, base_directory, model_version)
+            def write_metadata(target: str) -> None:
+                self._write_metadata(target, input_dict, exec_properties,
+                                     model, blessing, digest)
+            version, already = publish.publish(model_base, model_dir,
+                                               write_metadata), False
+        target = layout.version_dir(model_base, version)
+        manifest = layout.read_manifest(target)
+        if manifest is None or layout.payload_digest(manifest) != payload:
+            raise RuntimeError(
+                f"{target} does not hold the model that was pushed (its "
+                "manifest is missing or lists other files). Another process "
+                "is writing into this serving directory; nothing is reported "
+                "as pushed.")
+        pushed.set_int_custom_property(PUSHED, 1)
+        pushed.set_string_custom_property(PUSHED_DESTINATION, target)
+        pushed.set_string_custom_property(PUSHED_VERSION, str(version))
+        pushed.set_string_custom_property(MODEL_DIGEST, digest)
+        pushed.set_string_custom_property(PAYLOAD_DIGEST, payload)
+        pushed.set_int_custom_property(SOURCE_MODEL_ID, model.id)
+        pushed.set_int_custom_property(ALREADY_SERVING, int(already))
+        with tf.io.gfile.GFile(layout.join(pushed.uri, PUSH_RECORD_FILE),
+                               "w") as f:
+            f.write(json.dumps({"destination": target, "version": version,
+                                "already_serving": already}))
+        logging.info("Model %s serves as version %s at %s.", model.uri,
+                     version, target)
 
-        # Archive copy in the PushedModel artifact, as TFX's Pusher does.
-        io_utils.copy_dir(model_path, model_push.uri)
-        self._MarkPushed(model_push, pushed_destination=serving_path,
-                         pushed_version=model_version)
-        logging.info("Model pushed to %s.", model_push.uri)
-        return None
+    @staticmethod
+    def _write_metadata(target: str, input_dict, exec_properties,
+                        model: types.Artifact, blessing: types.Artifact,
+                        digest: str) -> None:
+        """lineage.json first (its age dates a push), then schema and stats."""
+        meta = layout.join(target, layout.META_DIR)
+        tf.io.gfile.makedirs(meta)
+        lineage = {
+            "pipeline_name": exec_properties[PIPELINE_NAME_KEY],
+            "pushed_at": datetime.datetime.now(datetime.timezone.utc)
+                         .isoformat(timespec="seconds"),
+            "model_digest": digest,
+            "model": _artifact_facts(model),
+            "blessing": _artifact_facts(blessing),
+        }
+        examples = _single_or_none(input_dict, EXAMPLES_KEY)
+        if examples is not None:
+            # What ServedBaseline's `examples` exclusion matches on.
+            lineage["examples"] = _artifact_facts(examples)
+        if exec_properties.get(TRAINED_WITH_KEY):
+            lineage["trained_with"] = exec_properties[TRAINED_WITH_KEY]
+        with tf.io.gfile.GFile(layout.join(target, layout.LINEAGE_FILE),
+                               "w") as f:
+            f.write(json.dumps(lineage, indent=2, sort_keys=True))
+        schema = _single_or_none(input_dict, SCHEMA_KEY)
+        if schema is not None:
+            tf.io.gfile.copy(layout.join(schema.uri, "schema.pbtxt"),
+                             layout.join(target, layout.SCHEMA_FILE),
+                             overwrite=True)
+        statistics = _single_or_none(input_dict, STATISTICS_KEY)
+        if statistics is not None:
+            source = layout.join(artifact_utils.get_split_uri(
+                [statistics], TRAIN_SPLIT), "FeatureStats.pb")
+            tf.io.gfile.copy(source, layout.join(target,
+                                                 layout.STATISTICS_FILE),
+                             overwrite=True)
 
-    def ModelVersion(
-            self, fs_config: pusher_pb2.PushDestination.Filesystem) -> str:
-        """TFX 1.16's rule (AUTO = UNIX_TIMESTAMP); a hook for subclasses."""
-        if fs_config.versioning in (_Versioning.AUTO,
-                                    _Versioning.UNIX_TIMESTAMP):
-            return str(int(time.time()))
-        raise NotImplementedError(f"Invalid Versioning {fs_config.versioning}")
 
-
-def publish_atomically(model_path: str, base_directory: str,
-                       version: str) -> bool:
-    """Copy model_path to a hidden temp dir, then rename it to base/version.
-
-    Returns False (and leaves the existing dir alone) if base/version appeared
-    meanwhile, e.g. from a concurrent push of the same version.
-    """
-    if not os.path.isdir(model_path) or not os.listdir(model_path):
-        raise FileNotFoundError(
-            f"Model directory {model_path} is missing or empty, so there is "
-            "nothing to push. Check the Trainer wrote its SavedModel to "
-            "<model uri>/Format-Serving (fn_args.serving_model_dir).")
-    if not os.path.exists(os.path.join(model_path, "saved_model.pb")):
-        logging.warning("No saved_model.pb in %s; TF Serving will not load "
-                        "this version.", model_path)
-    os.makedirs(base_directory, exist_ok=True)
-    serving_path = os.path.join(base_directory, version)
-    temp_path = tempfile.mkdtemp(
-        prefix=f".{version}{INCOMPLETE_MARKER}", dir=base_directory)
-    try:
-        # copytree also copies the source dir's mode onto the temp dir, so
-        # the version dir is not left with mkdtemp's 0700 (unreadable to a
-        # model server running as another user).
-        try:
-            shutil.copytree(model_path, temp_path, dirs_exist_ok=True)
-        except OSError as e:
-            raise OSError(
-                f"Copying {model_path} for version {version} failed, so "
-                f"nothing was published under {base_directory}: {e}") from e
-        _fsync_tree(temp_path)
-        try:
-            os.rename(temp_path, serving_path)
-        except OSError as e:
-            if e.errno not in (errno.EEXIST, errno.ENOTEMPTY):
-                raise
-            logging.info("Destination directory %s appeared during the push, "
-                         "skipping current push.", serving_path)
-            return False
-        _fsync_dir(base_directory)
-    finally:
-        if os.path.lexists(temp_path):
-            shutil.rmtree(temp_path, ignore_errors=True)
-    logging.info("Model written to serving path %s.", serving_path)
-    return True
+def _single_or_none(input_dict, key: str) -> Optional[types.Artifact]:
+    artifacts = input_dict.get(key) or []
+    return artifacts[0] if artifacts else None

@@ -4,7 +4,6 @@ Modelled on tfx/components/pusher/: spec, executor class spec and a component
 that validates its arguments at pipeline construction time. Only standard
 artifact types and primitive parameters, so it compiles for Kubeflow.
 """
-import math
 from typing import Optional
 
 from tfx import types
@@ -15,7 +14,6 @@ from tfx.types.component_spec import ChannelParameter
 from tfx.types.component_spec import ComponentSpec
 from tfx.types.component_spec import ExecutionParameter
 
-from components.quantizer import convert
 from components.quantizer import executor
 
 _DEFAULTS = executor.DEFAULT_PARAMETERS
@@ -25,12 +23,13 @@ class QuantizerSpec(ComponentSpec):
     """Inputs: float model + transformed examples; output: model with TFLite."""
 
     PARAMETERS = {
+        executor.TASK_KEY: ExecutionParameter(type=str),
         executor.SIGNATURE_KEY_KEY: ExecutionParameter(type=str),
         executor.LABEL_KEY_KEY: ExecutionParameter(type=str),
         executor.EVAL_SPLIT_KEY: ExecutionParameter(type=str),
         executor.CALIBRATION_SPLIT_KEY: ExecutionParameter(type=str),
         executor.VARIANTS_KEY: ExecutionParameter(type=str),
-        executor.MAX_AUC_DROP_KEY: ExecutionParameter(type=float),
+        executor.MAX_METRIC_LOSS_KEY: ExecutionParameter(type=float),
         executor.MAX_EVAL_EXAMPLES_KEY: ExecutionParameter(type=int),
         executor.CALIBRATION_EXAMPLES_KEY: ExecutionParameter(type=int),
         executor.LATENCY_RUNS_KEY: ExecutionParameter(type=int),
@@ -47,17 +46,20 @@ class QuantizerSpec(ComponentSpec):
 class Quantizer(base_component.BaseComponent):
     """Builds float32/dynamic-range/float16/int8 TFLite variants of a model.
 
-    Each variant is scored against the float SavedModel on the eval split (AUC,
-    accuracy, max probability difference), sized and timed at batch 1. The
-    smallest quantized variant whose AUC drop is within `max_auc_drop` is
-    blessed and written as `Format-Serving/model.tflite` next to a copy of the
-    SavedModel; if none qualifies only the SavedModel ships. Every variant's
-    numbers are in `Format-Serving/quantization_report.json`.
+    Each variant is scored against the float SavedModel on the eval split with
+    the task's metric (binary: AUC, multiclass: macro one-vs-rest AUC,
+    regression: RMSE; see tasks.py), sized and timed. The smallest quantized
+    variant whose loss in that metric (AUC drop, RMSE increase) is within
+    `max_metric_loss` is blessed and written as `Format-Serving/model.tflite`
+    next to a copy of the SavedModel; if none qualifies only the SavedModel
+    ships. Every variant's numbers are in
+    `Format-Serving/assets.extra/quantization_report.json`.
 
     Example:
         quantizer = Quantizer(
             model=trainer.outputs["model"],
             examples=transform.outputs["transformed_examples"],
+            label_key="big_tipper",
         )
         pusher = Pusher(model=quantizer.outputs["quantized_model"], ...)
     """
@@ -69,12 +71,13 @@ class Quantizer(base_component.BaseComponent):
         self,
         model: types.BaseChannel,
         examples: types.BaseChannel,
+        label_key: str,
+        task: str = _DEFAULTS[executor.TASK_KEY],
+        max_metric_loss: Optional[float] = None,
         signature_key: str = _DEFAULTS[executor.SIGNATURE_KEY_KEY],
-        label_key: str = _DEFAULTS[executor.LABEL_KEY_KEY],
         eval_split: str = _DEFAULTS[executor.EVAL_SPLIT_KEY],
         calibration_split: str = _DEFAULTS[executor.CALIBRATION_SPLIT_KEY],
         variants: str = _DEFAULTS[executor.VARIANTS_KEY],
-        max_auc_drop: float = _DEFAULTS[executor.MAX_AUC_DROP_KEY],
         max_eval_examples: int = _DEFAULTS[executor.MAX_EVAL_EXAMPLES_KEY],
         calibration_examples: int = _DEFAULTS[executor.CALIBRATION_EXAMPLES_KEY],
         latency_runs: int = _DEFAULTS[executor.LATENCY_RUNS_KEY],
@@ -87,48 +90,47 @@ class Quantizer(base_component.BaseComponent):
                 from `<uri>/Format-Serving`.
             examples: Channel of `Examples` from Transform
                 (`transformed_examples`), with the eval and calibration splits.
+            label_key: Label feature in the transformed examples: int64 0/1
+                (binary), int64 class index 0..K-1 (multiclass) or float32
+                (regression).
+            task: "binary", "multiclass" or "regression"; says what the
+                signature outputs, how variants are scored and the budget's unit.
+            max_metric_loss: Largest allowed loss in the task's metric: AUC
+                drop (binary), macro AUC drop (multiclass) or RMSE increase in
+                the label's units (regression). Default 0.01 for binary and
+                multiclass; regression has none and must pass one.
             signature_key: Dense signature to convert: dict of float32 [None, d]
-                inputs, one [None, 1] positive-class probability output.
-            label_key: int64 0/1 label feature in the transformed examples.
+                inputs, one output: [None, 1] P(positive) (binary), [None, K]
+                softmax (multiclass) or [None, 1] prediction (regression).
             eval_split: Split the variants are scored on.
             calibration_split: Split whose examples calibrate int8.
             variants: Comma list of quantized variants from dynamic_range,
                 float16, int8; float32 is always built as the anchor.
-            max_auc_drop: Largest allowed reference AUC minus variant AUC.
             max_eval_examples: Cap on eval examples scored.
             calibration_examples: Examples in the int8 representative dataset.
-            latency_runs: Timed batch-1 invocations per model.
+            latency_runs: Timed batch-1 (and batch-256) invocations per model.
             quantized_model: Optional output channel; created if omitted.
 
         Raises:
-            ValueError: On an unknown variant, an empty name or split, a
-                non-finite budget or a count below 1.
+            ValueError: On an unknown task or variant, an empty name or split,
+                a negative or non-finite budget (or none for regression), or
+                a count below 1.
         """
-        convert.parse_variant_names(variants)
-        for name, value in (("signature_key", signature_key), ("label_key", label_key),
-                            ("eval_split", eval_split),
-                            ("calibration_split", calibration_split)):
-            if not value:
-                raise ValueError(f"{name} must be a non-empty string.")
-        if not math.isfinite(max_auc_drop):
-            raise ValueError(f"max_auc_drop must be finite, got {max_auc_drop}.")
-        for name, value in (("max_eval_examples", max_eval_examples),
-                            ("calibration_examples", calibration_examples),
-                            ("latency_runs", latency_runs)):
-            if value < 1:
-                raise ValueError(f"{name} must be >= 1, got {value}.")
-        spec = QuantizerSpec(
+        params = executor.parameters({
+            executor.TASK_KEY: task,
+            executor.SIGNATURE_KEY_KEY: signature_key,
+            executor.LABEL_KEY_KEY: label_key,
+            executor.EVAL_SPLIT_KEY: eval_split,
+            executor.CALIBRATION_SPLIT_KEY: calibration_split,
+            executor.VARIANTS_KEY: variants,
+            executor.MAX_METRIC_LOSS_KEY: max_metric_loss,
+            executor.MAX_EVAL_EXAMPLES_KEY: max_eval_examples,
+            executor.CALIBRATION_EXAMPLES_KEY: calibration_examples,
+            executor.LATENCY_RUNS_KEY: latency_runs,
+        })
+        super().__init__(spec=QuantizerSpec(
             model=model,
             examples=examples,
-            signature_key=signature_key,
-            label_key=label_key,
-            eval_split=eval_split,
-            calibration_split=calibration_split,
-            variants=variants,
-            max_auc_drop=float(max_auc_drop),
-            max_eval_examples=int(max_eval_examples),
-            calibration_examples=int(calibration_examples),
-            latency_runs=int(latency_runs),
             quantized_model=quantized_model or types.Channel(type=standard_artifacts.Model),
-        )
-        super().__init__(spec=spec)
+            **params,
+        ))

@@ -1,5 +1,11 @@
 """Load transformed examples, run the SavedModel and TFLite variants, time them.
 
+Both models return their one output as [N, width] (width 1, or K classes);
+metrics.py turns it into the task's scores.
+
+Timing: batch-1 latency (median, p90) and batch-256 throughput (rows per
+second), both in one interpreter thread.
+
 Everything runs eagerly on concrete functions or the TFLite interpreter; no
 tf.function is traced here, so scoring costs no autograph time.
 """
@@ -10,16 +16,20 @@ from typing import Callable, Dict, List, NamedTuple
 
 import numpy as np
 import tensorflow as tf
-from sklearn import metrics
 from tfx.dsl.io import fileio
+
+from components.quantizer import tasks
 
 Features = Dict[str, np.ndarray]
 _BATCH_SIZE = 1024
 _WARMUP_RUNS = 10
+# Batch-1 latency is mostly per-call overhead for a small model; a batch this
+# size is where int8 kernels can pay off (offline scoring, batched serving).
+THROUGHPUT_BATCH_ROWS = 256
 
 
 class ExampleSet(NamedTuple):
-    """Dense model inputs keyed by signature input name, plus 0/1 labels."""
+    """Dense model inputs keyed by signature input name, plus the labels."""
 
     features: Features
     labels: np.ndarray
@@ -28,7 +38,7 @@ class ExampleSet(NamedTuple):
 class SavedModelSignature:
     """The float reference; keeps the loaded SavedModel alive while in use."""
 
-    def __init__(self, saved_model_dir: str, signature_key: str):
+    def __init__(self, saved_model_dir: str, signature_key: str, task: tasks.Task):
         self._root = tf.saved_model.load(saved_model_dir)
         if signature_key not in self._root.signatures:
             raise ValueError(
@@ -40,20 +50,22 @@ class SavedModelSignature:
         outputs = self._fn.structured_outputs
         if len(outputs) != 1:
             raise ValueError(
-                f"Signature {signature_key!r} must return one output "
-                f"(positive-class probability), got {sorted(outputs)}."
+                f"Signature {signature_key!r} must return one output, "
+                f"{tasks.expected_output(task)}; got {sorted(outputs)}."
             )
-        self._output_name = next(iter(outputs))
+        ((self._output_name, spec),) = outputs.items()
+        self.output_width = tasks.output_width(
+            task, spec.shape.as_list(), signature_key, self._output_name)
 
     def predict(self, features: Features) -> np.ndarray:
-        """Positive-class probabilities, shape [N], in batches."""
+        """The output, shape [N, output_width], in batches."""
         count = len(next(iter(features.values())))
         chunks = []
         for start in range(0, count, _BATCH_SIZE):
             batch = {name: tf.constant(values[start:start + _BATCH_SIZE])
                      for name, values in features.items()}
             chunks.append(self._fn(**batch)[self._output_name].numpy())
-        return np.concatenate(chunks).reshape(-1)
+        return np.concatenate(chunks).reshape(count, -1)
 
     def single_call(self, example: Features) -> Callable[[], None]:
         """A zero-argument batch-1 call for latency timing."""
@@ -78,7 +90,7 @@ class TFLiteSignature:
                 for name, values in features.items()}
 
     def predict(self, features: Features) -> np.ndarray:
-        """Positive-class probabilities, shape [N]; the runner resizes per batch."""
+        """The output, shape [N, width]; the runner resizes per batch."""
         inputs = self._model_inputs(features)
         count = len(next(iter(inputs.values())))
         chunks = []
@@ -86,11 +98,14 @@ class TFLiteSignature:
             batch = {name: values[start:start + _BATCH_SIZE] for name, values in inputs.items()}
             raw = self._runner(**batch)[self._output_name]
             chunks.append(_dequantize(raw, self._output_detail))
-        return np.concatenate(chunks).reshape(-1)
+        return np.concatenate(chunks).reshape(count, -1)
 
-    def single_call(self, example: Features) -> Callable[[], None]:
-        """A zero-argument batch-1 call (input already quantized) for timing."""
-        inputs = self._model_inputs(example)
+    def bound_call(self, features: Features) -> Callable[[], None]:
+        """A zero-argument call on `features` (quantized once, here) for timing.
+
+        Any batch size: the runner resizes its inputs on the first call.
+        """
+        inputs = self._model_inputs(features)
         return lambda: self._runner(**inputs)
 
 
@@ -113,12 +128,13 @@ def _dequantize(values: np.ndarray, detail: dict) -> np.ndarray:
 
 
 def load_examples(split_uri: str, input_specs: Dict[str, tf.TensorSpec],
-                  label_key: str, limit: int) -> ExampleSet:
-    """Read up to `limit` gzipped tf.Examples; the parse spec comes from the signature."""
+                  label_key: str, task: tasks.Task, limit: int) -> ExampleSet:
+    """Read up to `limit` gzipped tf.Examples; the parse spec comes from the
+    signature, the label's type from the task."""
     files = sorted(fileio.glob(os.path.join(split_uri, "*.gz")))
     if not files:
         raise ValueError(f"No *.gz TFRecord files under {split_uri}.")
-    parse_spec = {label_key: tf.io.FixedLenFeature([], tf.int64)}
+    parse_spec = {label_key: tf.io.FixedLenFeature([], tf.as_dtype(task.label_dtype))}
     for name, spec in input_specs.items():
         if spec.shape.rank != 2 or spec.shape[1] is None:
             raise ValueError(f"Input {name!r} must be dense [None, d], got {spec.shape}.")
@@ -145,21 +161,16 @@ def representative_dataset(examples: ExampleSet):
 
 
 def first_example(examples: ExampleSet) -> Features:
-    return {name: values[:1] for name, values in examples.features.items()}
+    return first_rows(examples, 1)
 
 
-def classification_metrics(labels: np.ndarray, probabilities: np.ndarray) -> Dict[str, float]:
-    """AUC and accuracy at 0.5; AUC needs both classes in the eval split."""
-    if len(np.unique(labels)) < 2:
-        raise ValueError("Eval split has a single label class; AUC is undefined.")
-    return {
-        "auc": float(metrics.roc_auc_score(labels, probabilities)),
-        "accuracy": float(np.mean((probabilities >= 0.5) == (labels == 1))),
-    }
+def first_rows(examples: ExampleSet, rows: int) -> Features:
+    """The first `rows` examples (all of them if the split is smaller)."""
+    return {name: values[:rows] for name, values in examples.features.items()}
 
 
-def latency_ms(call: Callable[[], None], runs: int) -> Dict[str, float]:
-    """Median and p90 wall time of `runs` calls, after a short warmup."""
+def _timings_ms(call: Callable[[], None], runs: int) -> List[float]:
+    """Wall time of each of `runs` calls, after a short warmup."""
     for _ in range(min(_WARMUP_RUNS, runs)):
         call()
     timings = []
@@ -167,9 +178,29 @@ def latency_ms(call: Callable[[], None], runs: int) -> Dict[str, float]:
         start = time.perf_counter()
         call()
         timings.append((time.perf_counter() - start) * 1000.0)
+    return timings
+
+
+def latency_ms(call: Callable[[], None], runs: int) -> Dict[str, float]:
+    """Median and p90 wall time of `runs` calls, after a short warmup."""
+    timings = _timings_ms(call, runs)
     return {
         "latency_ms_p50": statistics.median(timings),
         "latency_ms_p90": float(np.percentile(timings, 90)),
+    }
+
+
+def throughput(call: Callable[[], None], batch_rows: int, runs: int) -> Dict[str, float]:
+    """Rows per second of a `batch_rows`-row call, from its median time.
+
+    The median, like batch-1 latency, so one preempted call on a busy
+    machine does not move the figure.
+    """
+    batch_ms = statistics.median(_timings_ms(call, runs))
+    return {
+        "throughput_batch_rows": int(batch_rows),
+        "throughput_batch_ms_p50": batch_ms,
+        "throughput_rows_per_s": batch_rows * 1000.0 / batch_ms,
     }
 
 

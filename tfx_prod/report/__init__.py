@@ -9,12 +9,10 @@ Heavy imports (TFMA, TFDV) happen inside `build_report`, so importing this
 package to build the CLI parser stays cheap.
 """
 import argparse
-import logging
 import os
 import re
 import sys
 import tempfile
-import warnings
 from typing import Optional
 
 EXIT_OK, EXIT_USAGE = 0, 2
@@ -99,13 +97,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "2026-11-27T20:36:09.719331 (default: latest)")
 
 
-def _quiet() -> None:
-    """The command prints one path; TF/Beam import chatter would bury it."""
-    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"  # read when TF loads, below
-    warnings.filterwarnings("ignore")
-    logging.getLogger("tensorflow").setLevel(logging.ERROR)
-
-
 def main(args: argparse.Namespace) -> int:
     """Runs `tfx-prod report`; prints the page's path."""
     root = os.path.abspath(args.pipeline_root
@@ -115,7 +106,8 @@ def main(args: argparse.Namespace) -> int:
               "metadata.sqlite). Pass the --home or --pipeline-root that "
               "`tfx-prod run` used.", file=sys.stderr)
         return EXIT_USAGE
-    _quiet()
+    from tfx_prod.quiet import quiet_libraries
+    quiet_libraries()
     try:
         path = build_report(root, args.output, args.run_id)
     except LookupError as error:

@@ -9,26 +9,13 @@ import os
 import traceback
 from typing import Any, Callable, Optional
 
-from ml_metadata.proto import metadata_store_pb2
-
+from pipeline import metadata
 from tfx_prod import summary as summary_lib
 from tfx_prod.report import lineage, stats
 
-Execution = metadata_store_pb2.Execution
-STATES = {Execution.COMPLETE: "complete", Execution.CACHED: "cached",
-          Execution.FAILED: "failed", Execution.CANCELED: "skipped",
-          Execution.RUNNING: "running", Execution.NEW: "new"}
-
-
-def pipeline_runs(store) -> list:
-    """`pipeline_run` contexts, oldest first."""
-    return sorted(store.get_contexts_by_type("pipeline_run"),
-                  key=lambda c: (c.create_time_since_epoch, c.id))
-
-
 def find_run(store, run_id: Optional[str]):
     """The latest run, or the one named `run_id` (LookupError if unknown)."""
-    runs = pipeline_runs(store)
+    runs = metadata.pipeline_runs(store)
     if run_id is None:
         return runs[-1] if runs else None
     for run in runs:
@@ -37,32 +24,6 @@ def find_run(store, run_id: Optional[str]):
     recent = ", ".join(r.name for r in runs[-5:]) or "none"
     raise LookupError(f"no pipeline run {run_id!r}; the latest runs are: "
                       f"{recent}")
-
-
-def _node_id(store, execution) -> tuple[str, str]:
-    """(pipeline name, node id) from the execution's `node` context."""
-    for context in store.get_contexts_by_execution(execution.id):
-        if context.type == "node" and "." in context.name:
-            pipeline, node = context.name.split(".", 1)
-            return pipeline, node
-    return "", f"execution {execution.id}"
-
-
-def _components(store, run) -> tuple[str, list[dict]]:
-    executions = sorted(store.get_executions_by_context(run.id),
-                        key=lambda e: e.id)
-    types = {t.id: t.name for t in store.get_execution_types()}
-    pipeline_name, rows = "", []
-    for execution in executions:
-        pipeline_name, node = _node_id(store, execution)
-        state = STATES.get(execution.last_known_state, "unknown")
-        if types.get(execution.type_id, "").endswith(".Resolver"):
-            state = "resolved" if state == "complete" else state
-        rows.append({"id": node, "state": state, "execution_id": execution.id,
-                     "execution": execution,
-                     "seconds": (execution.last_update_time_since_epoch
-                                 - execution.create_time_since_epoch) / 1e3})
-    return pipeline_name, rows
 
 
 def _not_run(store, pipeline_name: str, components: list[dict]) -> list[str]:
@@ -87,7 +48,7 @@ def _status(components: list[dict], summary: dict) -> dict[str, str]:
     if failed:
         return {"kind": "fail", "text": f"Failed at {failed[0]}; nothing "
                 "after it ran."}
-    if any(s in ("running", "new") for s in states.values()):
+    if any(s in ("running", "new", "interrupted") for s in states.values()):
         return {"kind": "fail", "text": "Incomplete: a component never "
                 "finished (the run was interrupted or is still running)."}
     if summary.get("blessed") is False:
@@ -104,30 +65,32 @@ def _status(components: list[dict], summary: dict) -> dict[str, str]:
 
 def collect_run(metadata_path: str, run_id: Optional[str] = None) -> dict:
     """The report's data for one run (LookupError only for an unknown id)."""
-    store = summary_lib.open_store(metadata_path)
+    store = metadata.open_store(metadata_path)
     run = find_run(store, run_id)
     report: dict[str, Any] = {
         "metadata_path": metadata_path, "problems": [], "run_id": None,
         "pipeline_name": None, "components": [], "not_run": [], "lineage": {},
         "summary": {}, "statistics": None, "anomalies": None, "gates": [],
         "optimization": None, "optimization_path": None,
-        "run_count": len(pipeline_runs(store)), "run_number": None}
+        "run_count": len(metadata.pipeline_runs(store)), "run_number": None}
     if run is None:
         report["status"] = {"kind": "fail", "text": "No pipeline run is "
                             f"recorded in {metadata_path}."}
         return report
     report["run_id"] = run.name
-    report["run_number"] = 1 + [r.id for r in pipeline_runs(store)].index(
-        run.id)
+    report["run_number"] = 1 + [r.id for r in metadata.pipeline_runs(
+        store)].index(run.id)
     report["started_ms"] = run.create_time_since_epoch
-    pipeline_name, components = _components(store, run)
+    components = metadata.run_components(store, run)
+    pipeline_name = (metadata.node_of(store, components[0]["execution_id"])[0]
+                     if components else "")
     report.update(pipeline_name=pipeline_name, components=components)
     report["finished_ms"] = max((c["execution"].last_update_time_since_epoch
                                  for c in components),
                                 default=run.create_time_since_epoch)
     by_node = {c["id"]: c for c in components}
     attempt = _attempt_with(report["problems"])
-    outputs = {node: summary_lib.execution_outputs(store, c["execution_id"])
+    outputs = {node: metadata.execution_outputs(store, c["execution_id"])
                for node, c in by_node.items()}
     report["summary"] = _summary(attempt, metadata_path, by_node)
     report["not_run"] = attempt("the component list", _not_run, [], store,

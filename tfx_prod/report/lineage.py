@@ -8,7 +8,7 @@ import os
 import re
 from typing import Any
 
-from tfx_prod.summary import artifact_property as prop
+from pipeline.metadata import artifact_property as prop
 
 # Read by tfx_prod.summary; the report names the path when it is absent.
 OPTIMIZATION_REPORT = os.path.join("Format-Serving", "assets.extra",

@@ -82,15 +82,23 @@ def data(report: dict) -> str:
     return "".join(parts) + "</section>"
 
 
-def _slice_rows(items):
+def _columns(task: str):
+    from tfx_prod.render import EVAL_COLUMNS  # one home for the task's metrics
+    return EVAL_COLUMNS[task]
+
+
+def _slice_rows(items, task: str):
     for name, m in items:
         label = m.get("mean_label")
-        one_class = label is not None and not 0 < label < 1
-        auc = ('<span class="muted" title="one class only: AUC undefined">'
-               "\u2013</span>" if one_class else num(m.get("auc")))
-        yield (esc(name), num(m.get("example_count"), ",.0f"), auc,
-               num(m.get("binary_accuracy")), num(m.get("calibration"), ".3f"),
-               num(m.get("mean_label"), ".3f"))
+        cells = [esc(name), num(m.get("example_count"), ",.0f")]
+        for _, key, spec in _columns(task):
+            if task == "binary" and key == "auc" and label is not None and (
+                    not 0 < label < 1):
+                cells.append('<span class="muted" title="one class only: AUC '
+                             'undefined">\u2013</span>')
+            else:
+                cells.append(num(m.get(key), spec))
+        yield tuple(cells)
 
 
 def _slice_key(name: str):
@@ -106,10 +114,11 @@ def _is_number(text: str) -> bool:
         return False
 
 
-def _slices(evaluation: dict) -> str:
-    headers = ["Slice", "Examples", "AUC", "Accuracy", "Calibration",
-               "Mean label"]
-    numeric = range(1, 6)
+def _slices(evaluation: dict, task: str) -> str:
+    columns = _columns(task)
+    headers = ["Slice", "Examples"] + [title for title, _, _ in columns]
+    numeric = range(1, len(headers))
+    title, headline, spec = columns[0]
     groups: dict[str, list] = {}
     for name, metrics in evaluation["slices"].items():
         groups.setdefault(name.split("=", 1)[0], []).append((name, metrics))
@@ -120,36 +129,37 @@ def _slices(evaluation: dict) -> str:
             rows += items
         else:
             folded.append((feature, items))
-    html = table(headers, _slice_rows(rows), numeric,
+    html = table(headers, _slice_rows(rows, task), numeric,
                  row_class=lambda i, _: "emph" if i == 0 else None)
     for feature, items in folded:
-        scored = [(m["auc"], n) for n, m in items if m.get("auc") is not None
-                  and m.get("example_count", 0) >= 50
-                  and 0 < m.get("mean_label", 0.5) < 1]
+        scored = sorted((m[headline], n) for n, m in items
+                        if m.get(headline) is not None
+                        and m.get("example_count", 0) >= 50)
         spread = ""
         if scored:
-            (low, low_name), (high, high_name) = min(scored), max(scored)
-            spread = (f": AUC {low:.4f} ({esc(low_name)}) to {high:.4f} "
-                      f"({esc(high_name)}) among slices with \u2265 50 "
-                      "examples")
+            (low, low_name), (high, high_name) = scored[0], scored[-1]
+            spread = (f": {title} {low:{spec}} ({esc(low_name)}) to "
+                      f"{high:{spec}} ({esc(high_name)}) among slices with "
+                      "\u2265 50 examples")
         html += (f"<details><summary>{len(items)} {esc(feature)} slices"
                  f"{spread}</summary>"
-                 + table(headers, _slice_rows(items), numeric) + "</details>")
+                 + table(headers, _slice_rows(items, task), numeric)
+                 + "</details>")
     return html
 
 
-def _baseline(report: dict, overall: dict) -> str:
-    diffs = [(k[:-5], overall[k]) for k in ("auc_diff", "binary_accuracy_diff")
-             if overall.get(k) is not None]
+def _baseline(report: dict, overall: dict, task: str) -> str:
+    diffs = [(key, overall[f"{key}_diff"]) for _, key, _ in _columns(task)
+             if overall.get(f"{key}_diff") is not None]
     if not diffs:
-        return ('<p class="muted">No baseline comparison: no model had been '
-                "blessed before this one.</p>")
+        return ('<p class="muted">No baseline comparison: nothing was being '
+                "served when this model was evaluated.</p>")
     rows = [(esc(name), num(overall.get(name)),
              num(overall.get(name) - diff if overall.get(name) is not None
                  else None), num(diff, "+.4f")) for name, diff in diffs]
-    model_id = report["lineage"].get("baseline_model_id")
-    return (f"<h3>Against the latest blessed model"
-            f"{f' (#{model_id})' if model_id else ''}</h3>"
+    version = report["summary"].get("baseline_version")
+    return (f"<h3>Against the served model"
+            f"{f' (version {version})' if version else ''}</h3>"
             + table(["Metric", "Candidate", "Baseline", "Difference"], rows,
                     numeric=[1, 2, 3]))
 
@@ -168,7 +178,8 @@ def evaluation(report: dict) -> str:
     if report["gates"]:
         parts.append(f'<p class="muted">Gates on the overall slice: '
                      f'{esc("; ".join(report["gates"]))}.</p>')
-    parts.append(_baseline(report, summary["eval"]["overall"]))
+    task = summary.get("task") or "binary"
+    parts.append(_baseline(report, summary["eval"]["overall"], task))
     parts.append("<h3>Per slice (eval split, candidate model)</h3>")
-    parts.append(_slices(summary["eval"]))
+    parts.append(_slices(summary["eval"], task))
     return "".join(parts) + "</section>"

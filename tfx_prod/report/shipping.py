@@ -1,4 +1,5 @@
 """The report's model sections: optimization and the quantization trade-off."""
+from components.quantizer import tasks
 from tfx_prod.report import svg
 from tfx_prod.report.cells import esc, missing, num, table, why_missing
 
@@ -35,7 +36,13 @@ def optimization(report: dict) -> str:
     return "".join(parts) + "</section>"
 
 
+def _heading(label: str) -> str:
+    """'accuracy' -> 'Accuracy'; 'MAE' stays 'MAE'."""
+    return esc(label[:1].upper() + label[1:])
+
+
 def _variant_rows(quantization: dict):
+    metric, secondary = quantization["metric"], quantization["secondary_metric"]
     for v in quantization["variants"]:
         if v.get("error"):
             yield (esc(v["name"]), *[""] * 8, f"failed: {esc(v['error'])}")
@@ -44,9 +51,10 @@ def _variant_rows(quantization: dict):
                    else "anchor" if v["name"] == "float32" else
                    "within budget" if v["within_budget"] else "over budget")
         yield (esc(v["name"]), f"{v['size_bytes']:,}",
-               num(v["size_ratio_vs_float32"], ".2f") + "x", num(v["auc"]),
-               num(round(-v["auc_drop"], 4) + 0.0, "+.4f"),  # no "-0.0000"
-               num(v["accuracy"]),
+               num(v["size_ratio_vs_float32"], ".2f") + "x", num(v[metric]),
+               # + 0.0: no "-0.0000"
+               num(round(tasks.change(quantization, v), 4) + 0.0, "+.4f"),
+               num(v[secondary]),
                num(v["latency_ms_p50"], ".3f"),
                num(v["latency_ms_p90"], ".3f"),
                num(v["speedup_vs_float32"], ".2f") + "x", verdict)
@@ -60,25 +68,32 @@ def quantization(report: dict) -> str:
                 if report["summary"].get("blessed") is False
                 else why_missing(report, "Quantizer"))
         return "".join(parts) + missing(text) + "</section>"
+    found = tasks.readable(found)
+    label = esc(found["metric_label"])
     blessed = found.get("blessed_variant")
     parts.append(f'<div class="note {"ok" if blessed else "warn"}">'
                  f"{esc(found['reason'])}</div>")
-    parts.append(f'<p class="muted">{found["eval_examples"]:,} eval examples; '
-                 f'reference SavedModel AUC {found["reference"]["auc"]:.4f}, '
-                 f'budget: AUC drop \u2264 {found["max_auc_drop"]:g}.</p>')
+    parts.append(f'<p class="muted">{esc(found["task"])} model; '
+                 f'{found["eval_examples"]:,} eval examples; '
+                 f'reference SavedModel {label} '
+                 f'{found["reference"][found["metric"]]:.4f}, budget: '
+                 f'{esc(found["metric_loss_label"])} \u2264 '
+                 f'{found["max_metric_loss"]:g}.</p>')
     parts.append(table(
-        ["Variant", "Bytes", "vs float32", "AUC", "\u0394AUC", "Accuracy",
+        ["Variant", "Bytes", "vs float32", label, f"\u0394{label}",
+         _heading(found["secondary_metric_label"]),
          "p50 ms", "p90 ms", "Speed-up", "Verdict"],
         _variant_rows(found), numeric=range(1, 9),
         row_class=lambda _, row: "blessed" if row[-1] == "blessed" else None))
     plot = svg.tradeoff_plot(found)
     if plot:
+        side = "Below" if found["higher_is_better"] else "Above"
         parts.append(
             f"<figure>{plot}<figcaption class=\"legend\">"
             '<span><i class="dot" style="background:#1f7a4d"></i>blessed'
             '</span><span><i class="dot" style="background:#2457c5"></i>'
             'within budget</span><span><i class="dot" style="background:'
             '#b42318"></i>over budget</span>Labels: variant \u00b7 batch-1 '
-            "p50 latency. Below the red line a variant costs more AUC than "
-            "the budget allows.</figcaption></figure>")
+            f"p50 latency. {side} the red line a variant costs more {label} "
+            "than the budget allows.</figcaption></figure>")
     return "".join(parts) + "</section>"

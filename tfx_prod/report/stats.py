@@ -4,7 +4,7 @@ import os
 from typing import Any, Optional
 
 from components.anomaly_gate import describe_anomalies
-from tfx_prod.summary import artifact_property
+from pipeline.metadata import artifact_property
 
 STATS_FILE = "FeatureStats.pb"
 

@@ -52,7 +52,7 @@ tr.blessed td { background: var(--ok-bg); font-weight: 600; }
   background: var(--ok-bg); }
 .badge.cached { color: var(--accent); background: #e6eefc; }
 .badge.skipped, .badge.new { color: var(--warn); background: var(--warn-bg); }
-.badge.failed, .badge.running, .badge.unknown { color: var(--fail);
+.badge.failed, .badge.running, .badge.interrupted, .badge.unknown { color: var(--fail);
   background: var(--fail-bg); }
 details { margin: 8px 0; }
 summary { cursor: pointer; font-weight: 600; padding: 4px 0; }

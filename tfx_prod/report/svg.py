@@ -1,11 +1,14 @@
 """The quantization trade-off as an inline SVG scatter plot (no JS, no CDN).
 
-x: TFLite file size, y: AUC on the eval split; each point is labelled with
-its variant name and batch-1 p50 latency. The AUC budget is a red line: a
-variant below it cannot be blessed.
+x: TFLite file size, y: the task's metric on the eval split (AUC, macro AUC,
+RMSE); each point is labelled with its variant name and batch-1 p50 latency.
+The budget is a red line: a variant on its far side (below it for AUC, above
+it for RMSE) cannot be blessed.
 """
 import math
 from html import escape
+
+from components.quantizer import tasks
 
 WIDTH, HEIGHT = 960, 400
 LEFT, RIGHT, TOP, BOTTOM = 74, 150, 20, 52  # line labels sit on the right
@@ -63,7 +66,7 @@ def _place_labels(points: list[dict], right_edge: float) -> None:
 
 
 class _Frame:
-    """Maps (size, AUC) to SVG pixels."""
+    """Maps (size, metric value) to SVG pixels."""
 
     def __init__(self, x_max: float, y_min: float, y_max: float):
         self.x_max, self.y_min, self.y_max = x_max, y_min, y_max
@@ -73,12 +76,12 @@ class _Frame:
     def x(self, size: float) -> float:
         return LEFT + size / self.x_max * self.width
 
-    def y(self, auc: float) -> float:
-        share = (self.y_max - auc) / (self.y_max - self.y_min)
+    def y(self, value: float) -> float:
+        share = (self.y_max - value) / (self.y_max - self.y_min)
         return TOP + share * self.height
 
 
-def _axes(frame: _Frame, x_ticks: list, y_ticks: list) -> list[str]:
+def _axes(frame: _Frame, x_ticks: list, y_ticks: list, label: str) -> list[str]:
     right, bottom = LEFT + frame.width, TOP + frame.height
     out = [f'<rect x="{LEFT}" y="{TOP}" width="{frame.width}" '
            f'height="{frame.height}" class="frame"/>']
@@ -98,19 +101,22 @@ def _axes(frame: _Frame, x_ticks: list, y_ticks: list) -> list[str]:
     out.append(f'<text x="{LEFT + frame.width / 2}" y="{HEIGHT - 10}" '
                'class="axis" text-anchor="middle">TFLite file size</text>'
                f'<text transform="translate(16 {TOP + frame.height / 2}) '
-               'rotate(-90)" class="axis" text-anchor="middle">AUC (eval '
-               'split)</text>')
+               f'rotate(-90)" class="axis" text-anchor="middle">{escape(label)} '
+               '(eval split)</text>')
     return out
 
 
-def _lines(frame: _Frame, reference: float, budget: float) -> list[str]:
+def _lines(frame: _Frame, reference: float, budget: float,
+           higher_is_better: bool) -> list[str]:
     """Reference and budget lines, labelled in the right margin."""
     ref_y, budget_y = frame.y(reference), frame.y(budget)
+    bound = "\u2265" if higher_is_better else "\u2264"
     label_y = max(budget_y, ref_y + LABEL_HEIGHT)  # apart when lines touch
     out = []
     for line_y, text_y, css, text in (
             (ref_y, ref_y, "reference", f"reference {reference:.4f}"),
-            (budget_y, label_y, "budget", f"budget \u2265 {budget:.4f}")):
+            (budget_y, label_y, "budget",
+             f"budget {bound} {budget:.4f}")):
         out.append(f'<line x1="{LEFT}" x2="{LEFT + frame.width}" '
                    f'y1="{line_y:.1f}" y2="{line_y:.1f}" class="{css}"/>'
                    f'<text x="{LEFT + frame.width + 8}" y="{text_y + 4:.1f}" '
@@ -118,9 +124,10 @@ def _lines(frame: _Frame, reference: float, budget: float) -> list[str]:
     return out
 
 
-def _points(frame: _Frame, rows: list[dict], blessed) -> list[str]:
+def _points(frame: _Frame, rows: list[dict], blessed, metric: str,
+            label: str) -> list[str]:
     points = [{"row": v, "px": frame.x(v["size_bytes"]),
-               "py": frame.y(v["auc"]),
+               "py": frame.y(v[metric]),
                "label": f"{v['name']} \u00b7 {v['latency_ms_p50']:.3f} ms"
                         + (" (blessed)" if v["name"] == blessed else "")}
               for v in rows]
@@ -130,8 +137,8 @@ def _points(frame: _Frame, rows: list[dict], blessed) -> list[str]:
         row = point["row"]
         css = ("blessed" if row["name"] == blessed else
                "within" if row["within_budget"] else "over")
-        tip = (f"{row['name']}: {row['size_bytes']:,} bytes, AUC "
-               f"{row['auc']:.4f}, p50 {row['latency_ms_p50']:.3f} ms")
+        tip = (f"{row['name']}: {row['size_bytes']:,} bytes, {label} "
+               f"{row[metric]:.4f}, p50 {row['latency_ms_p50']:.3f} ms")
         leader = ""
         if abs(point["ly"] - 4 - point["py"]) > 6:
             leader = (f'<line x1="{point["px"]:.1f}" y1="{point["py"]:.1f}" '
@@ -148,22 +155,25 @@ def _points(frame: _Frame, rows: list[dict], blessed) -> list[str]:
 
 def tradeoff_plot(quantization: dict) -> str:
     """SVG markup for a Quantizer report (`quantization_report.json`)."""
-    reference = quantization["reference"]["auc"]
-    budget = reference - quantization["max_auc_drop"]
+    quantization = tasks.readable(quantization)
+    metric, label = quantization["metric"], quantization["metric_label"]
+    reference = quantization["reference"][metric]
+    budget = tasks.budget_bound(quantization)
     rows = [v for v in quantization["variants"] if not v.get("error")]
     if not rows:
         return ""
     x_ticks = nice_ticks(0, max(v["size_bytes"] for v in rows) * 1.05)
-    aucs = [v["auc"] for v in rows] + [reference, budget]
-    pad = max((max(aucs) - min(aucs)) * 0.08, 2e-4)
-    y_ticks = nice_ticks(min(aucs) - pad, max(aucs) + pad)
+    values = [v[metric] for v in rows] + [reference, budget]
+    pad = max((max(values) - min(values)) * 0.08, 2e-4)
+    y_ticks = nice_ticks(min(values) - pad, max(values) + pad)
     frame = _Frame(x_ticks[-1], y_ticks[0], y_ticks[-1])
     return "\n".join(
         [f'<svg class="tradeoff" xmlns="http://www.w3.org/2000/svg" '
          f'viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" height="{HEIGHT}" '
          'role="img" aria-labelledby="tradeoff-title">',
-         '<title id="tradeoff-title">TFLite variants: file size against '
-         'AUC, with the AUC budget line</title>']
-        + _axes(frame, x_ticks, y_ticks) + _lines(frame, reference, budget)
-        + _points(frame, rows, quantization.get("blessed_variant"))
+         f'<title id="tradeoff-title">TFLite variants: file size against '
+         f'{escape(label)}, with the {escape(label)} budget line</title>']
+        + _axes(frame, x_ticks, y_ticks, label)
+        + _lines(frame, reference, budget, quantization["higher_is_better"])
+        + _points(frame, rows, quantization.get("blessed_variant"), metric, label)
         + ["</svg>"])

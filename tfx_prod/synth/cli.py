@@ -3,14 +3,14 @@ import argparse
 import sys
 import time
 
+from pipeline import configs
 from tfx_prod.synth.checks import (check_request, check_writable,
                                    drift_fraction, non_negative_int,
                                    positive_int)
-from tfx_prod.synth.fit import DEFAULT_REFERENCE_CSV, load_model
-from tfx_prod.synth.generate import CHUNK_ROWS, big_tipper, iter_chunks
 from tfx_prod.synth.spans import replace_atomically, span_path, write_csv
 
-DEFAULT_DATA_ROOT = "data/taxi"
+# The same default `tfx-prod run --data` reads, from any working directory.
+DEFAULT_DATA_ROOT = str(configs.DEFAULT_DATA_ROOT)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-root", default=DEFAULT_DATA_ROOT,
                         help="directory holding span-K/ "
                              f"(default {DEFAULT_DATA_ROOT})")
-    parser.add_argument("--reference-csv", default=str(DEFAULT_REFERENCE_CSV),
+    parser.add_argument("--reference-csv",
                         help="real span to fit (default: bundled span-1)")
     parser.add_argument("--force", action="store_true",
                         help="replace the span if it already exists")
@@ -36,6 +36,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     """Write one synthetic span. Exit code 0 ok, 2 bad input, 1 I/O error."""
+    from tfx_prod.synth.fit import DEFAULT_REFERENCE_CSV, load_model
+    from tfx_prod.synth.generate import CHUNK_ROWS, big_tipper, iter_chunks
+    args.reference_csv = args.reference_csv or str(DEFAULT_REFERENCE_CSV)
     try:
         path = span_path(args.data_root, args.span)
         check_request(args.rows, args.drift, args.seed)

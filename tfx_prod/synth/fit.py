@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from scipy import special, stats
 
-from modules import features
+from modules.taxi import features
 
 DEFAULT_REFERENCE_CSV = (Path(__file__).resolve().parents[2]
                          / "data" / "taxi" / "span-1" / "data.csv")

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from modules import features
+from modules.taxi import features
 from tfx_prod.synth.checks import check_request
 from tfx_prod.synth.fit import (CASH, CONTEXT_COLUMNS, CREDIT_CARD, DAY,
                                 DEFAULT_REFERENCE_CSV, HOUR, MILES, MONTH,

@@ -1,0 +1,141 @@
+"""The project's Evaluator executor: TFX's, with a ServedBaseline as baseline.
+
+Real TFMA runs (Beam DirectRunner, in process) on 300 real tf.Examples and
+two tiny real SavedModels: ~10 s each.
+"""
+import os
+import random
+
+import pytest
+import tensorflow as tf
+import tensorflow_model_analysis as tfma
+from tfx.types import artifact_utils, standard_artifacts
+from tfx.types import standard_component_specs as specs
+from tfx.utils import proto_utils
+
+from components.evaluator import BASELINE_VERSION
+from components.evaluator.executor import Executor
+from components.served_baseline import executor as served_baseline
+
+
+class _Classifier(tf.Module):
+    """p = sigmoid(wx * x + wz * z); `z` is noise, so wz > 0 hurts AUC."""
+
+    def __init__(self, wx, wz):
+        super().__init__()
+        self.wx, self.wz = tf.Variable(wx), tf.Variable(wz)
+
+    @tf.function(input_signature=[
+        tf.TensorSpec([None], tf.string, name="examples")])
+    def serve(self, examples):
+        spec = {name: tf.io.FixedLenFeature([1], tf.float32)
+                for name in ("x", "z")}
+        parsed = tf.io.parse_example(examples, spec)
+        return {"probability": tf.sigmoid(
+            parsed["x"] * self.wx + parsed["z"] * self.wz)}
+
+
+def _save(uri, wx, wz):
+    module = _Classifier(wx, wz)
+    tf.saved_model.save(module, os.path.join(uri, "Format-Serving"),
+                        signatures={"serving_default": module.serve})
+    return uri
+
+
+def _examples(root):
+    examples = standard_artifacts.Examples()
+    examples.uri = os.path.join(root, "examples")
+    examples.split_names = artifact_utils.encode_split_names(["eval"])
+    os.makedirs(os.path.join(examples.uri, "Split-eval"))
+    rng = random.Random(7)
+    path = os.path.join(examples.uri, "Split-eval", "data.tfrecord.gz")
+    with tf.io.TFRecordWriter(path, options="GZIP") as writer:
+        for _ in range(300):
+            x, z = rng.uniform(-1, 1), rng.uniform(-1, 1)
+            label = int(x + rng.gauss(0, 0.2) > 0)
+            feature = {
+                "x": tf.train.Feature(float_list=tf.train.FloatList(value=[x])),
+                "z": tf.train.Feature(float_list=tf.train.FloatList(value=[z])),
+                "label": tf.train.Feature(
+                    int64_list=tf.train.Int64List(value=[label]))}
+            writer.write(tf.train.Example(features=tf.train.Features(
+                feature=feature)).SerializeToString())
+    return examples
+
+
+# The shape of pipeline.make_eval_config: an absolute floor plus "no worse
+# than the baseline" (skipped by TFX when there is no baseline).
+EVAL_CONFIG = tfma.EvalConfig(
+    model_specs=[tfma.ModelSpec(signature_name="serving_default",
+                                label_key="label",
+                                prediction_key="probability")],
+    slicing_specs=[tfma.SlicingSpec()],
+    metrics_specs=[tfma.MetricsSpec(metrics=[
+        tfma.MetricConfig(class_name="ExampleCount"),
+        tfma.MetricConfig(class_name="AUC", threshold=tfma.MetricThreshold(
+            value_threshold=tfma.GenericValueThreshold(
+                lower_bound={"value": 0.6}),
+            change_threshold=tfma.GenericChangeThreshold(
+                direction=tfma.MetricDirection.HIGHER_IS_BETTER,
+                absolute={"value": -0.002})))])])
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp("evaluator"))
+    candidate = standard_artifacts.Model()
+    candidate.uri = _save(os.path.join(root, "candidate"), 4.0, 2.0)
+    return root, candidate, _examples(root)
+
+
+def _evaluate(tmp_path, setup, baseline):
+    _, candidate, examples = setup
+    evaluation = standard_artifacts.ModelEvaluation()
+    evaluation.uri = str(tmp_path / "evaluation")
+    blessing = standard_artifacts.ModelBlessing()
+    blessing.uri = str(tmp_path / "blessing")
+    os.makedirs(blessing.uri)
+    Executor().Do(
+        {specs.EXAMPLES_KEY: [examples], specs.MODEL_KEY: [candidate],
+         specs.BASELINE_MODEL_KEY: [baseline]},
+        {specs.EVALUATION_KEY: [evaluation], specs.BLESSING_KEY: [blessing]},
+        {specs.EVAL_CONFIG_KEY: proto_utils.proto_to_json(EVAL_CONFIG),
+         specs.EXAMPLE_SPLITS_KEY: "null"})
+    return blessing, evaluation
+
+
+def test_nothing_served_evaluates_without_a_baseline(tmp_path, setup):
+    # What ServedBaseline outputs when nothing is served: no files at all.
+    baseline = standard_artifacts.Model()
+    baseline.uri = str(tmp_path / "served_baseline")
+    os.makedirs(baseline.uri)
+    baseline.set_int_custom_property(served_baseline.SERVED_VERSION, 0)
+
+    blessing, evaluation = _evaluate(tmp_path, setup, baseline)
+
+    assert blessing.get_int_custom_property("blessed") == 1  # floor only
+    assert blessing.get_int_custom_property(BASELINE_VERSION) == 0
+    assert not blessing.has_custom_property("baseline_model")
+    assert tfma.load_validation_result(evaluation.uri).validation_ok
+
+
+def test_the_served_model_is_the_baseline(tmp_path, setup):
+    # Served: the same model without the noise weight, so a better AUC; the
+    # candidate passes the floor but regresses against what is served.
+    root = setup[0]
+    baseline = standard_artifacts.Model()
+    baseline.uri = _save(os.path.join(root, "served_7"), 4.0, 0.0)
+    baseline.set_int_custom_property(served_baseline.SERVED_VERSION, 7)
+
+    blessing, evaluation = _evaluate(tmp_path, setup, baseline)
+
+    assert blessing.get_int_custom_property("blessed") == 0
+    assert blessing.get_int_custom_property(BASELINE_VERSION) == 7
+    assert blessing.get_string_custom_property("baseline_model") == (
+        baseline.uri)
+    result = tfma.load_validation_result(evaluation.uri)
+    assert not result.validation_ok
+    failed = [failure.metric_threshold for details in
+              result.metric_validations_per_slice
+              for failure in details.failures]
+    assert failed and all(f.HasField("change_threshold") for f in failed)

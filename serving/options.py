@@ -1,0 +1,155 @@
+"""Server flags: TF Serving's names (so a command line can swap binaries),
+plus ours for what TF Serving lacks. The one home of every default.
+
+Imports no TensorFlow, so building the `tfx-prod` parser stays fast.
+"""
+import argparse
+import dataclasses
+import os
+from typing import Optional
+
+from serving import drift
+
+DEFAULT_GRPC_PORT = 8500
+DEFAULT_REST_PORT = 8501
+DEFAULT_MODEL_NAME = "default"   # TF Serving's; `tfx-prod serve` passes its own
+RUNTIMES = ("savedmodel", "tflite")
+DEFAULT_RUNTIME = "savedmodel"
+
+
+def parse_bool(text) -> bool:
+    """TF Serving's `--flag`, `--flag=true|false|1|0`."""
+    if isinstance(text, bool):
+        return text
+    value = str(text).strip().lower()
+    if value in ("true", "1", "yes"):
+        return True
+    if value in ("false", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+@dataclasses.dataclass
+class ServerOptions:
+    port: int = DEFAULT_GRPC_PORT
+    rest_api_port: int = DEFAULT_REST_PORT
+    host: str = "0.0.0.0"
+    model_name: str = DEFAULT_MODEL_NAME
+    model_base_path: Optional[str] = None
+    model_config_file: Optional[str] = None
+    model_config_file_poll_wait_seconds: float = 0
+    file_system_poll_wait_seconds: float = 1
+    enable_batching: bool = False
+    batching_parameters_file: Optional[str] = None
+    monitoring_config_file: Optional[str] = None
+    rest_api_timeout_in_ms: int = 30000
+    saved_model_tags: str = "serve"
+    tensorflow_intra_op_parallelism: int = 0
+    tensorflow_inter_op_parallelism: int = 0
+    max_num_load_retries: int = 5
+    load_retry_interval_micros: int = 60_000_000
+    allow_version_labels_for_unavailable_models: bool = False
+    runtime: str = DEFAULT_RUNTIME
+    max_request_bytes: int = 64 << 20
+    max_request_rows: int = 10000
+    drift_window: int = drift.DEFAULT_WINDOW
+    allow_versions_without_manifest: bool = False
+
+    def check(self) -> Optional[str]:
+        """A usage problem, worded as the fix, or None."""
+        if not self.model_config_file and not self.model_base_path:
+            return ("nothing to serve: pass --model_base_path=DIR (the "
+                    "directory holding numbered versions) or "
+                    "--model_config_file=FILE")
+        if self.model_config_file and self.model_base_path:
+            return ("pass either --model_config_file or --model_base_path, "
+                    "not both (TF Serving's rule)")
+        if self.batching_parameters_file and not self.enable_batching:
+            return ("--batching_parameters_file is set without "
+                    "--enable_batching=true")
+        for name in ("port", "rest_api_port"):
+            if not 0 <= getattr(self, name) < 65536:
+                return f"--{name} must be a TCP port (0-65535)"
+        if self.port and self.port == self.rest_api_port:
+            return "--port and --rest_api_port must differ"
+        if self.rest_api_timeout_in_ms <= 0:
+            return "--rest_api_timeout_in_ms must be positive"
+        if self.max_request_bytes < 1024 or self.max_request_rows < 1:
+            return "--max_request_bytes must be >= 1024 and --max_request_rows >= 1"
+        return None
+
+
+_HELP = {
+    "port": "gRPC port (TF Serving's --port; 0 = no gRPC)",
+    "rest_api_port": "REST port (0 = no REST; TF Serving's default is 0, "
+                     "its Docker image and ours use 8501)",
+    "host": "address to bind (ours)",
+    "model_name": "name clients use in /v1/models/NAME and ModelSpec.name",
+    "model_base_path": "directory of numbered version dirs (what the Pusher "
+                       "writes)",
+    "model_config_file": "TF Serving ModelServerConfig text proto: several "
+                         "models, version policy, version_labels",
+    "model_config_file_poll_wait_seconds": "re-read --model_config_file every "
+                                           "N seconds (0 = read once)",
+    "file_system_poll_wait_seconds": "look for new/removed versions every N "
+                                     "seconds (0 = once at start)",
+    "enable_batching": "batch concurrent requests server-side",
+    "batching_parameters_file": "TF Serving BatchingParameters text proto "
+                                "(max_batch_size, batch_timeout_micros, "
+                                "num_batch_threads, max_enqueued_batches, "
+                                "allowed_batch_sizes)",
+    "monitoring_config_file": "TF Serving MonitoringConfig text proto; "
+                              "without one, metrics are on at "
+                              "/monitoring/prometheus/metrics",
+    "rest_api_timeout_in_ms": "REST request deadline (504 after it)",
+    "saved_model_tags": "comma-separated meta graph tags to load",
+    "tensorflow_intra_op_parallelism": "TF intra-op threads (0 = auto)",
+    "tensorflow_inter_op_parallelism": "TF inter-op threads (0 = auto)",
+    "max_num_load_retries": "retries for a version that fails to load",
+    "load_retry_interval_micros": "wait between load retries",
+    "allow_version_labels_for_unavailable_models":
+        "let version_labels point at versions not yet AVAILABLE",
+    "runtime": "savedmodel (default) or tflite: the Quantizer's blessed "
+               "model.tflite (TF Serving's --prefer_tflite_model)",
+    "max_request_bytes": "largest request body (400 body_size above it; ours)",
+    "max_request_rows": "most rows/examples per request (400 batch_size; ours)",
+    "drift_window": "values per feature in the drift sliding window (ours)",
+    "allow_versions_without_manifest":
+        "also load versions without assets.extra/tfx_prod/manifest.json, "
+        "as TF Serving does (then a half-copied version can be loaded)",
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser, **defaults) -> None:
+    """Adds every server flag; `defaults` overrides ServerOptions' defaults."""
+    base = ServerOptions(**defaults)
+    for field in dataclasses.fields(ServerOptions):
+        default = getattr(base, field.name)
+        kwargs = {"default": default, "help": _HELP[field.name]}
+        if field.type in (bool, "bool"):
+            kwargs.update(nargs="?", const=True, type=parse_bool,
+                          metavar="true|false")
+        elif field.name == "runtime":
+            kwargs.update(choices=RUNTIMES)
+        elif field.type in (int, "int"):
+            kwargs["type"] = int
+        elif field.type in (float, "float"):
+            kwargs["type"] = float
+        if default not in (None, False, ""):
+            kwargs["help"] += f" (default: {default})"
+        parser.add_argument(f"--{field.name}", **kwargs)
+    parser.add_argument("--prefer_tflite_model", nargs="?", const=True,
+                        default=False, type=parse_bool, metavar="true|false",
+                        help="TF Serving's spelling of --runtime tflite")
+
+
+def from_args(args: argparse.Namespace) -> ServerOptions:
+    values = {f.name: getattr(args, f.name)
+              for f in dataclasses.fields(ServerOptions)}
+    if getattr(args, "prefer_tflite_model", False):
+        values["runtime"] = "tflite"
+    for name in ("model_base_path", "model_config_file",
+                 "batching_parameters_file", "monitoring_config_file"):
+        if values[name] and "://" not in values[name]:
+            values[name] = os.path.abspath(values[name])
+    return ServerOptions(**values)

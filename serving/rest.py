@@ -1,0 +1,149 @@
+"""TF Serving's REST API (`http_rest_api_handler.cc`) on `serving.http`.
+
+Paths, regexes (case-insensitive), response keys and error wording follow
+TF Serving 2.16; the request Content-Type is ignored, as TF Serving does.
+"""
+import asyncio
+import json
+import re
+import time
+import urllib.parse
+from typing import Optional
+
+from serving import examples as examples_lib
+from serving import json_codec, model_info
+from serving.signatures import find_signature
+from serving.http import TEXT, Request, Response
+from serving.status import (Code, ServingError, from_exception, http_status,
+                            invalid_argument)
+
+_PREDICT_PATH = re.compile(
+    r"/v1/models/([^/:]+)(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?"
+    r":(classify|regress|predict)", re.IGNORECASE)
+_STATUS_PATH = re.compile(
+    r"/v1/models(?:/([^/:]+))?(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?"
+    r"(?:/(metadata))?", re.IGNORECASE)
+_V1 = re.compile(r"/v1/", re.IGNORECASE)
+_API_NAMES = {"predict": "predict", "classify": "classify", "regress": "regress"}
+
+
+def _error(error: ServingError) -> Response:
+    return Response(http_status(error.code), json_codec.error_body(error.message))
+
+
+def _json(document, status: int = 200) -> Response:
+    return Response(status, json.dumps(document, indent=2).encode())
+
+
+def _version(text: Optional[str]) -> Optional[int]:
+    if not text:
+        return None
+    number = int(text)
+    if number >= 2**63:
+        raise invalid_argument(f"Failed to convert version: {text} to numeric.")
+    return number
+
+
+class RestApi:
+    def __init__(self, core, manager, metrics, prometheus_path: Optional[str],
+                 timeout_s: float):
+        self.core, self.manager, self.metrics = core, manager, metrics
+        self.prometheus_path = prometheus_path
+        self.timeout_s = timeout_s
+
+    def handle(self, request: Request):
+        path, method = request.path, request.method
+        if method == "GET" and path == self.prometheus_path:
+            return Response(200, self.metrics.page().encode(), TEXT)
+        if not _V1.match(path):
+            return Response(404, json_codec.error_body(
+                f"Not found: {path} (the REST API lives under /v1/models)"))
+        malformed = invalid_argument(f"Malformed request: {method} {path}")
+        try:
+            if method == "POST":
+                match = _PREDICT_PATH.fullmatch(path)
+                if match is None:
+                    raise malformed
+                name, version, label, verb = match.groups()
+                name = urllib.parse.unquote(name)
+                label = urllib.parse.unquote(label) if label else None
+                return self._infer(name, _version(version), label,
+                                   verb.lower(), request.body)
+            if method == "GET":
+                match = _STATUS_PATH.fullmatch(path)
+                if match is None:
+                    raise malformed
+                name, version, label, metadata = match.groups()
+                if not name:
+                    raise invalid_argument("Missing model name in request.")
+                name = urllib.parse.unquote(name)
+                label = urllib.parse.unquote(label) if label else None
+                return self._get(name, _version(version), label, bool(metadata))
+            raise malformed
+        except ServingError as e:
+            return _error(e)
+
+    def _get(self, name, version, label, metadata: bool) -> Response:
+        started = time.perf_counter()
+        try:
+            if metadata:
+                servable = self.manager.resolve(name, version, label)
+                document = model_info.metadata_json(servable)
+            else:
+                document = model_info.status_json(
+                    model_info.status_response(self.manager, name, version))
+        except ServingError as e:
+            self.core.record(name, "", "REST", e, started)
+            return _error(e)
+        self.core.record(name, "", "REST", None, started)
+        return _json(document)
+
+    async def _infer(self, name, version, label, verb: str, body: bytes):
+        started = time.perf_counter()
+        try:
+            servable = self.manager.resolve(name, version, label)
+            document = json_codec.parse_json(body)
+            signature_name = json_codec.signature_name(document)
+            work = (self._predict if verb == "predict" else self._examples)(
+                servable, signature_name, document, verb)
+            response = await asyncio.wait_for(work, self.timeout_s)
+        except asyncio.TimeoutError:
+            error = ServingError(Code.DEADLINE_EXCEEDED,
+                                 f"Request timed out after "
+                                 f"{self.timeout_s * 1000:.0f} ms "
+                                 "(--rest_api_timeout_in_ms)")
+            self.core.record(name, _API_NAMES[verb], "REST", error, started)
+            return _error(error)
+        except Exception as e:  # every failure is a status, never a trace
+            error = from_exception(e)
+            self.core.record(name, _API_NAMES[verb], "REST", error, started)
+            return _error(error)
+        self.core.record(name, _API_NAMES[verb], "REST", None, started)
+        return response
+
+    async def _predict(self, servable, signature_name, document, verb):
+        signature = find_signature(servable.signatures, signature_name, rest=True)
+        inputs, row_format = json_codec.predict_inputs(document, signature.inputs)
+        _, outputs = await self.core.predict(servable, signature.key, inputs,
+                                             rest=True, api="predict")
+        return Response(200, json_codec.predict_response(outputs, row_format))
+
+    async def _examples(self, servable, signature_name, document, verb):
+        dicts, serialized = examples_lib.from_json_request(document, verb)
+        if verb == "classify":
+            _, rows = await self.core.classify(servable, signature_name, dicts,
+                                               serialized, rest=True,
+                                               api="classify")
+            body = "[" + ", ".join(
+                "[" + ", ".join(f"[{json.dumps(label)}, "
+                                f"{json_codec.format_float32(score)}]"
+                                for label, score in row) + "]"
+                for row in rows) + "]"
+        else:
+            _, values = await self.core.regress(servable, signature_name, dicts,
+                                                serialized, rest=True,
+                                                api="regress")
+            body = "[" + ", ".join(json_codec.format_float32(v)
+                                   for v in values) + "]"
+        return Response(200, ('{"results": ' + body + "}").encode())
+

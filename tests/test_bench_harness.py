@@ -1,0 +1,76 @@
+"""The benchmark harness keeps going when a pipeline fails, and says so.
+
+No pipeline runs here: the phases are replaced by a crash and by the
+repeats recorded in the committed results.json, so this is fast.
+"""
+import copy
+import json
+
+import pytest
+
+from benchmarks import (anchor, optimizations, ours, readme_tables, run_all,
+                        workdirs)
+
+
+@pytest.fixture()
+def recorded():
+    with open(readme_tables.RESULTS) as f:
+        return json.load(f)
+
+
+def test_a_crashing_pipeline_is_recorded_and_results_still_written(
+        recorded, monkeypatch, tmp_path):
+    def crash(name, repeat, settings):
+        raise RuntimeError(f"{name} exploded in repeat {repeat}")
+
+    def replay(phase):
+        def run(*args):
+            repeat = args[0] if phase == "ours" else None
+            out = copy.deepcopy(recorded[phase]["repeats"][0])
+            if repeat is not None:
+                out["repeat"] = repeat
+            return out
+        return run
+
+    monkeypatch.setattr(workdirs, "LOG_DIR", str(tmp_path / "logs"))
+    monkeypatch.setattr(run_all, "_warm_up", lambda: None)
+    monkeypatch.setattr(anchor, "run", crash)
+    monkeypatch.setattr(ours, "run", replay("ours"))
+    monkeypatch.setattr(optimizations, "run",
+                        lambda ours_repeat, settings: dict(
+                            replay("optimizations")(),
+                            repeat=ours_repeat["repeat"]))
+
+    code = run_all.main(["--only", "anchor,ours,optimizations",
+                         "--repeats", "2", "--keep-work",
+                         "--results-dir", str(tmp_path)])
+
+    assert code == 1
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["anchor"]["status"] == "failed"
+    assert [r["repeat"] for r in results["anchor"]["repeats"]] == [1, 2]
+    assert "anchor exploded in repeat 2" in results["anchor"]["repeats"][1][
+        "error"]
+    assert results["ours"]["status"] == "succeeded"
+    assert len(results["ours"]["repeats"]) == 2
+    assert results["control"]["status"] == "not_run"
+    assert results["settings"]["order"] == list(run_all.ORDER)
+
+    goals = {g["id"]: g for g in results["comparison"]["goals"]}
+    assert goals["cold_wall"]["met"] is False  # owed: the anchor was run
+    assert goals["cached_rerun"]["spread"]["n"] == 2
+    blocks = readme_tables.rendered(results)
+    assert "**failed** 2 of 2 repeats" in blocks["pipeline"]
+    assert "## Failures" in (tmp_path / "results.md").read_text()
+
+
+def test_smoke_defaults_stay_out_of_the_committed_results():
+    args = run_all._parse(["--smoke"])
+    assert (args.repeats, args.rows, args.train_steps) == (1, 2000, 50)
+    assert args.results_dir == run_all.SMOKE_RESULTS_DIR
+    assert run_all._parse([]).results_dir == workdirs.RESULTS_DIR
+    assert run_all._parse([]).repeats == run_all.DEFAULT_REPEATS >= 3
+    # Our settings come from PipelineConfig; passing them is a no-op.
+    assert run_all._settings(run_all._parse([]))["our_flags"] == []
+    assert run_all._settings(run_all._parse(["--smoke"]))["our_flags"] == [
+        "--train-steps", "50", *run_all.SMOKE_GATES_OFF]
