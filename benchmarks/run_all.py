@@ -7,7 +7,8 @@
 Phases: TFX's own taxi example as shipped (anchor), the same example with
 tfx-prod's steps and no Beam args (control), tfx-prod (ours), then
 tfx-prod's pruning and distillation recipes in ours' pipeline home
-(optimizations). Every repeat runs them in one fixed order (ORDER), each
+(optimizations), and last the same span through `tfx-prod init` and the
+generic defaults, no taxi modules (generic). Every repeat runs them in one fixed order (ORDER), each
 cold then cached, so a slow stretch of the shared machine hits every
 pipeline alike. A failing run is recorded, never fatal: results.json is
 rewritten after every run, and the others still run. Exits 1 if any
@@ -27,20 +28,21 @@ import shutil
 import subprocess
 import traceback
 
-from benchmarks import (anchor, compare, machine, opt_compare, optimizations,
-                        ours, report, serving_bench, workdirs)
+from benchmarks import (anchor, compare, generic, machine, opt_compare,
+                        optimizations, ours, report, serving_bench, workdirs)
 from benchmarks.progress import phase, say
 from pipeline.configs import PipelineConfig
 
-PHASES = ("anchor", "control", "ours", "optimizations")
+PHASES = ("anchor", "control", "ours", "optimizations", "generic")
 # Within each repeat; each pipeline phase is a cold run then a cached one.
-ORDER = ("anchor", "control", "ours", "optimizations")
+ORDER = ("anchor", "control", "ours", "optimizations", "generic")
 DEFAULT_REPEATS = 3
 SMOKE = {"repeats": 1, "rows": 2000, "train_steps": 50}
 SMOKE_GATES_OFF = ["--min-auc", "0", "--min-accuracy", "0"]
 SMOKE_RESULTS_DIR = os.path.join(workdirs.WORK_DIR, "smoke-results")
 LABELS = {**anchor.LABELS, "ours": ours.LABEL,
-          "optimizations": "tfx-prod recipes (prune, distill)"}
+          "optimizations": "tfx-prod recipes (prune, distill)",
+          "generic": generic.LABEL}
 
 
 def _default(field):
@@ -186,6 +188,8 @@ def _run_phase(name, repeat, settings, results):
         return anchor.run(name, repeat, settings)
     if name == "ours":
         return ours.run(repeat, settings)
+    if name == "generic":
+        return generic.run(repeat, settings)
     return optimizations.run(results["ours"]["repeats"][-1], settings)
 
 
@@ -221,7 +225,7 @@ def main(argv=None):
             _write(results, results_dir)
     if not args.keep_work:
         with phase("remove pipeline roots (--keep-work keeps them)"):
-            for name in ("anchor", "control", ours.NAME):
+            for name in ("anchor", "control", ours.NAME, generic.NAME):
                 workdirs.remove(name)
     say(f"results written to {results_dir}/results.{{json,md}}")
     requested = [results[name] for name in args.only]

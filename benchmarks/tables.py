@@ -9,7 +9,8 @@ from benchmarks import compare
 
 _RUN_NAMES = {"anchor": "TFX example as shipped",
               "control": "matched control", "ours": "tfx-prod",
-              "optimizations": "tfx-prod recipes"}
+              "optimizations": "tfx-prod recipes",
+              "generic": "tfx-prod generic defaults"}
 # What each ratio separates (compare.PAIRS).
 _PAIR_TEXT = {
     "ours/anchor": "tfx-prod / TFX example as shipped",
@@ -17,6 +18,8 @@ _PAIR_TEXT = {
                     "settings)",
     "control/anchor": "matched control / as shipped (what the settings "
                       "alone change)",
+    "generic/ours": "generic defaults / taxi modules (what the hand-written "
+                    "modules buy)",
 }
 NOISE_SHARE = 0.1  # other processes' CPU vs the run's own
 
@@ -55,6 +58,8 @@ def _goal_format(goal_id):
         return 100, ".2f", " AUC points"
     if goal_id == "student_auc":
         return 100, ".1f", "%"
+    if goal_id.startswith("taxi_"):  # absolute AUC / accuracy
+        return 1, ".4f", ""
     return 1, ".3f" if goal_id == "student_params" else ".2f", "×"
 
 
@@ -129,7 +134,7 @@ def setup(results):
 
 
 def _steps_cell(name, results, repeat):
-    if name == "ours":
+    if name in ("ours", "generic"):
         s = results["settings"]
         return f"{s['train_steps']} / {s['eval_steps']}"
     train, evals = repeat.get("train_steps"), repeat.get("eval_steps")
@@ -194,7 +199,8 @@ def _ratio_line(key, ratios):
             f"RSS (largest process) "
             f"{cell(r.get('largest_process_rss_mb'), '.2f', '×')}, served "
             f"model size {cell(r.get('served_model_bytes'), '.2f', '×')}, "
-            f"eval accuracy {cell(delta, '+.4f')}.")
+            f"eval accuracy {cell(delta, '+.4f')}, eval AUC "
+            f"{cell(r.get('auc_delta'), '+.4f')}.")
 
 
 def noise_lines(results):

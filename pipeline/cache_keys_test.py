@@ -10,8 +10,8 @@ import pytest
 from tfx.dsl.compiler import compiler
 
 from pipeline import cache_keys, dsl
-from pipeline.configs import DEFAULT_SCHEMA, PipelineConfig
-from pipeline.pipeline import PREPROCESSING_FN, create_pipeline
+from pipeline.configs import DEFAULT_SCHEMA, taxi_config
+from pipeline.pipeline import create_pipeline
 
 CODE = "code_version"
 OUR_COMPONENTS = ("AnomalyGate", "served_baseline", "Evaluator", "Quantizer",
@@ -30,8 +30,8 @@ def project(tmp_path, monkeypatch):
 
 
 def _config(tmp_path, **overrides):
-    return PipelineConfig(pipeline_root=str(tmp_path / "root"),
-                          serving_dir=str(tmp_path / "serving"), **overrides)
+    return taxi_config(str(tmp_path / "root"), str(tmp_path / "serving"),
+                       **overrides)
 
 
 def _code_keys(tmp_path):
@@ -69,9 +69,12 @@ def test_a_new_module_file_re_trains(project, tmp_path):
     assert _changed(before, _code_keys(tmp_path)) == ["Trainer"]
 
 
-@pytest.mark.parametrize("edited", ["preprocessing.py", "features.py"])
+@pytest.mark.parametrize("edited", ["taxi/preprocessing.py",
+                                    "taxi/features.py", "transforms.py"])
 def test_a_feature_edit_re_transforms_and_re_trains(project, tmp_path,
                                                     edited):
+    # The taxi project's preprocessing_fn, the feature contract it reads and
+    # the TF helpers it builds on (modules/transforms.py).
     before = _code_keys(tmp_path)
     _edit(project / "modules" / edited)
     assert _changed(before, _code_keys(tmp_path)) == ["Trainer", "Transform"]
@@ -81,8 +84,10 @@ def test_a_layout_edit_re_runs_the_components_that_read_versions(
         project, tmp_path):
     before = _code_keys(tmp_path)
     _edit(project / "serving" / "layout.py")
+    # The Trainer too: its export writes the serving inputs' missing-value
+    # markers into the model with serving.layout (modules/signatures.py).
     assert _changed(before, _code_keys(tmp_path)) == [
-        "Evaluator", "Pusher", "served_baseline"]
+        "Evaluator", "Pusher", "Trainer", "served_baseline"]
 
 
 def test_a_component_edit_re_runs_that_component_only(project, tmp_path):
@@ -107,10 +112,14 @@ def test_an_unrelated_edit_changes_no_key(project, tmp_path, unrelated):
     assert _changed(before, _code_keys(tmp_path)) == []
 
 
-def test_transform_key_does_not_cover_recipes_but_trainer_key_does(project):
-    transform = cache_keys.code_files(PREPROCESSING_FN.rpartition(".")[0])
-    assert "modules/preprocessing.py" in transform
-    assert "modules/features.py" in transform
+def test_transform_key_does_not_cover_recipes_but_trainer_key_does(
+        project, tmp_path):
+    preprocessing_fn = _config(tmp_path).preprocessing_fn
+    assert preprocessing_fn == "modules.taxi.preprocessing.preprocessing_fn"
+    transform = cache_keys.code_files(preprocessing_fn.rpartition(".")[0])
+    assert "modules/taxi/preprocessing.py" in transform
+    assert "modules/taxi/features.py" in transform
+    assert "modules/transforms.py" in transform
     assert not any(path.startswith("modules/recipes/") for path in transform)
     # The Trainer's entry module imports the recipes inside a function.
     assert "modules/recipes/prune.py" in cache_keys.code_files(

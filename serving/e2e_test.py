@@ -64,12 +64,22 @@ def test_rest_and_grpc_predictions_equal_the_saved_model(pushed, served):
     rows = _rows(path)
     signature = tf.saved_model.load(path).signatures["serving_default"]
     specs = signature.structured_input_signature[1]
-    expected = signature(**{n: tf.constant([r[n] for r in rows], specs[n].dtype)
-                            for n in specs})["probabilities"].numpy()
+    outputs = signature(**{n: tf.constant([r[n] for r in rows], specs[n].dtype)
+                           for n in specs})
+    expected = outputs["probabilities"].numpy()
     status, body = rest_json(f"{served.url}/v1/models/taxi:predict",
                              {"instances": rows})
     assert status == 200, body
-    np.testing.assert_allclose(np.array(body["predictions"]), expected, atol=1e-6)
+    # Several outputs: TF Serving's row format gives one object per instance.
+    predictions = body["predictions"]
+    assert [sorted(p) for p in predictions] == [
+        ["classes", "predicted_class", "probabilities"]] * len(rows)
+    np.testing.assert_allclose([p["probabilities"] for p in predictions],
+                               expected, atol=1e-6)
+    assert [p["classes"] for p in predictions] == [
+        [c.decode() for c in row] for row in outputs["classes"].numpy()]
+    assert [p["predicted_class"] for p in predictions] == [
+        c.decode() for c in outputs["predicted_class"].numpy()]
     import grpc
     stub = prediction_service_pb2_grpc.PredictionServiceStub(
         grpc.insecure_channel(served.grpc_target))

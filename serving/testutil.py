@@ -200,11 +200,12 @@ def write_version(base: str, version: int, module, signatures: dict, *,
 class ServerProcess:
     """`python -m serving` on free loopback ports; stopped on exit."""
 
-    def __init__(self, *flags, env=None, wait=True, timeout=120):
+    def __init__(self, *flags, env=None, wait=True, timeout=120,
+                 command=(sys.executable, "-m", "serving")):
         self.grpc_port = portpicker.pick_unused_port()
         self.rest_port = portpicker.pick_unused_port()
         self.log_path = None
-        command = [sys.executable, "-m", "serving", "--host=127.0.0.1",
+        command = [*command, "--host=127.0.0.1",
                    f"--port={self.grpc_port}", f"--rest_api_port={self.rest_port}",
                    *flags]
         environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2",

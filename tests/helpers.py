@@ -87,6 +87,26 @@ def raw_dense_inputs(frame: pd.DataFrame):
     return columns
 
 
+def taxi_trainer_config(input_widths=None, **overrides):
+    """The TrainerConfig `run_fn` builds for the bundled taxi project.
+
+    Task, label key, classes, serving features and missing-value markers come
+    from data/taxi/tfx-prod.yaml through `PipelineConfig.trainer_config()`,
+    as the pipeline passes them in the Trainer's custom_config. `run_fn`
+    then reads the input widths off the Transform output
+    (`modules.model.input_widths`); pass those when a real Transform output
+    is at hand, else the taxi contract's widths are used (which
+    tests/test_preprocessing.py checks against the real Transform output).
+    """
+    from modules.model import TrainerConfig
+    from pipeline.configs import taxi_config
+    custom = taxi_config("unused-pipeline-root",
+                         "unused-serving-dir").trainer_config()
+    custom["input_widths"] = dict(
+        input_widths or features.transformed_input_widths())
+    return TrainerConfig.from_custom_config({**custom, **overrides})
+
+
 # --- one real pipeline run shared by the end-to-end and report tests --------
 # 3,000 real rows, 30 steps: measured eval AUC 0.94 (more steps overfit this
 # little data), and the cheapest run whose model is worth serving.

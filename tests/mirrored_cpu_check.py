@@ -20,7 +20,8 @@ import tf_keras as keras  # noqa: E402
 
 from modules.taxi import features  # noqa: E402
 from modules.distribution import make_strategy  # noqa: E402
-from modules.model import TrainerConfig, build_model  # noqa: E402
+from modules.model import build_model  # noqa: E402
+from tests.helpers import taxi_trainer_config  # noqa: E402
 from tests.synthetic import transformed_inputs  # noqa: E402
 
 ROWS, GLOBAL_BATCH, STEPS, EPOCHS = 2048, 64, 20, 2
@@ -45,8 +46,8 @@ def main():
     assert strategy.num_replicas_in_sync == 2, plan
     keras.utils.set_random_seed(0)
     with strategy.scope():
-        model = build_model(TrainerConfig(hidden_units=(16,),
-                                          learning_rate=1e-2))
+        model = build_model(taxi_trainer_config(hidden_units=(16,),
+                                                learning_rate=1e-2))
     inputs, labels = synthetic(ROWS, seed=1)
     dataset = (tf.data.Dataset.from_tensor_slices((inputs, labels))
                .shuffle(ROWS, seed=2).batch(GLOBAL_BATCH).repeat())

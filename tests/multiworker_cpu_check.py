@@ -19,7 +19,8 @@ import tensorflow as tf  # noqa: E402
 import tf_keras as keras  # noqa: E402
 
 from modules.distribution import make_strategy  # noqa: E402
-from modules.model import TrainerConfig, build_model  # noqa: E402
+from modules.model import build_model  # noqa: E402
+from tests.helpers import taxi_trainer_config  # noqa: E402
 from tests.mirrored_cpu_check import synthetic  # noqa: E402
 
 
@@ -28,8 +29,8 @@ def main(export_dir):
     strategy, plan = make_strategy("multiworker")
     keras.utils.set_random_seed(0)
     with strategy.scope():
-        model = build_model(TrainerConfig(hidden_units=(16,),
-                                          learning_rate=1e-2))
+        model = build_model(taxi_trainer_config(hidden_units=(16,),
+                                                learning_rate=1e-2))
     inputs, labels = synthetic(1024, seed=1)
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = (

@@ -74,3 +74,20 @@ def test_smoke_defaults_stay_out_of_the_committed_results():
     assert run_all._settings(run_all._parse([]))["our_flags"] == []
     assert run_all._settings(run_all._parse(["--smoke"]))["our_flags"] == [
         "--train-steps", "50", *run_all.SMOKE_GATES_OFF]
+
+
+def test_generic_bench_data_carries_the_taxi_label_and_not_its_source(
+        tmp_path):
+    """The generic run's CSV: the label modules/taxi derives, as a column,
+    and no `tips` (which would leak it)."""
+    import pandas as pd
+
+    from benchmarks import generic
+
+    source = tmp_path / "data.csv"
+    source.write_text("fare,tips,company\n10,2.5,A\n10,1.0,B\n,,C\n20,5,\n")
+    dest = generic.write_labelled_csv(str(source), str(tmp_path / "out.csv"))
+    out = pd.read_csv(dest, keep_default_na=False)
+    assert list(out.columns) == ["fare", "company", "big_tipper"]
+    assert out["big_tipper"].tolist() == [1, 0, 0, 1]
+    assert out["company"].tolist() == ["A", "B", "C", ""]

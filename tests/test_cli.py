@@ -1,6 +1,7 @@
 """The CLI refuses bad input before it costs anything, and its flags make a
 Trainer config every recipe accepts."""
 import os
+import re
 import subprocess
 import sys
 
@@ -23,11 +24,18 @@ from tfx_prod.cli import build_parser
     ["--optimization", "distill", "--teacher", "blessed", "--temperature", "4"],
     ["--strategy", "cpu", "--mixed-precision", "--xla"],
 ])
-def test_flags_make_a_config_the_recipes_accept(flags):
-    args = build_parser().parse_args(["run", *flags])
-    config = TrainerConfig.from_custom_config(run_args.trainer_options(args))
+def test_flags_make_a_config_the_recipes_accept(flags, tmp_path):
+    args = build_parser().parse_args(["run", "--home", str(tmp_path), *flags])
+    # The Trainer's custom_config exactly as `tfx-prod run` builds it.
+    pipeline_config, _ = run_args.build_config(args)
+    train_steps = pipeline_config.train_steps
+    assert train_steps == (args.train_steps or configs.PipelineConfig
+                           .__dataclass_fields__["train_steps"].default)
+    config = TrainerConfig.from_custom_config(pipeline_config.trainer_config())
+    # The project's task and label reach the Trainer with the flags.
+    assert (config.task, config.label_key) == ("binary", "big_tipper")
     if config.optimization == "prune":
-        schedule = settings.schedule_settings(config.options, args.train_steps)
+        schedule = settings.schedule_settings(config.options, train_steps)
         assert schedule["final_sparsity"] == (args.final_sparsity or 0.8)
         if args.pruning_end_step:
             assert schedule["end_step"] == args.pruning_end_step
@@ -37,7 +45,7 @@ def test_flags_make_a_config_the_recipes_accept(flags):
                                       else "trained")
         assert distill["temperature"] == (args.temperature or 2.0)
     else:
-        assert "options" not in run_args.trainer_options(args)
+        assert "options" not in run_args.trainer_options(args, train_steps)
     assert config.mixed_precision == ("--mixed-precision" in flags)
     assert config.xla == ("--xla" in flags)
 
@@ -102,6 +110,20 @@ def test_a_binary_data_file_is_a_data_error_naming_it(tmp_path, content,
     assert not (tmp_path / "home" / "pipeline").exists()
 
 
+def test_someone_elses_csv_against_the_taxi_project_says_to_init(tmp_path):
+    """A user's table run without --config would reach the taxi modules and
+    die in Transform (KeyError: 'fare'); it is refused before anything runs."""
+    span = tmp_path / "data" / "span-1"
+    span.mkdir(parents=True)
+    (span / "data.csv").write_text("sepal_length,species\n5.1,setosa\n")
+    result = _cli("run", "--home", str(tmp_path / "home"), "--data",
+                  str(tmp_path / "data"), "--infer-schema")
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert re.search(r"lacks (\d+) of the \1 feature columns", result.stderr)
+    assert "tfx-prod init DIR --csv FILE --label COLUMN" in result.stderr
+    assert not (tmp_path / "home" / "pipeline").exists()
+
+
 def test_second_run_on_the_same_pipeline_root_is_refused(tmp_path):
     from pipeline.local_runner import exclusive
     data = write_span(tmp_path / "data", 1, read_text(50))
@@ -117,14 +139,21 @@ def test_second_run_on_the_same_pipeline_root_is_refused(tmp_path):
 
 def test_synth_and_run_share_one_default_data_root_from_any_directory(
         tmp_path):
+    """`run` reads the data root from the project file (--config, default
+    the bundled one); `data synth` writes where that run reads."""
     parser = build_parser()
-    run = parser.parse_args(["run"])
+    run = parser.parse_args(["run", "--home", str(tmp_path / "home")])
     synth = parser.parse_args(["data", "synth", "--rows", "1", "--span", "9"])
-    assert run.data == synth.data_root == str(configs.DEFAULT_DATA_ROOT)
-    assert os.path.isabs(run.data)
+    assert run.config == str(configs.DEFAULT_PROJECT)
+    data_root = run_args.build_config(run)[0].data_root
+    assert data_root == synth.data_root == str(configs.DEFAULT_DATA_ROOT)
+    assert os.path.isabs(data_root)
     # And from another working directory the CLI resolves the same folder.
     result = subprocess.run(
         [sys.executable, "-c", "from tfx_prod.cli import build_parser; "
-         "print(build_parser().parse_args(['run']).data)"],
+         "from tfx_prod.run_args import build_config; "
+         "print(build_config(build_parser().parse_args("
+         f"['run', '--home', {str(tmp_path / 'home')!r}]))[0].data_root)"],
         capture_output=True, text=True, cwd=tmp_path, timeout=60)
-    assert result.stdout.strip() == str(configs.DEFAULT_DATA_ROOT)
+    assert result.stdout.strip().splitlines()[-1:] == [
+        str(configs.DEFAULT_DATA_ROOT)], result.stderr[-2000:]

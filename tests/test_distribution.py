@@ -12,10 +12,12 @@ import pytest
 import tensorflow as tf
 import tf_keras as keras
 
-from modules import distribution, features
+from modules import distribution
 from modules.distribution import (StrategyPlan, plan_strategy,
                                   precision_policy)
-from modules.model import PROBABILITY_OUTPUT, TrainerConfig, build_model
+from modules.model import PROBABILITY_OUTPUT, build_model
+from modules.taxi import features
+from tests.helpers import taxi_trainer_config
 from tests.mirrored_cpu_check import synthetic
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -146,11 +148,11 @@ def test_precision_policy_gives_each_accelerator_a_model_that_trains_safely(
     the device has (TPUs have no float16), and loss scaling for float16
     (its narrow exponent underflows small gradients)."""
     distribution.set_precision(False, accelerator)
-    plain = build_model(TrainerConfig(hidden_units=(4,)))
+    plain = build_model(taxi_trainer_config(hidden_units=(4,)))
     assert plain.get_layer("dense_0").compute_dtype == "float32"
 
     distribution.set_precision(True, accelerator)
-    model = build_model(TrainerConfig(hidden_units=(4,)))
+    model = build_model(taxi_trainer_config(hidden_units=(4,)))
     compute = model.get_layer("dense_0").compute_dtype
     assert compute in ("float16", "bfloat16")
     if accelerator == "tpu":
@@ -286,8 +288,8 @@ def test_mixed_bfloat16_with_xla_trains_and_outputs_float32(restore_policy):
     policy = distribution.set_precision(True, "cpu")
     assert policy == keras.mixed_precision.global_policy().name \
         == "mixed_bfloat16"
-    model = build_model(TrainerConfig(hidden_units=(16,), mixed_precision=True,
-                                      xla=True))
+    model = build_model(taxi_trainer_config(hidden_units=(16,),
+                                            mixed_precision=True, xla=True))
     assert model.jit_compile
     assert model.get_layer("dense_0").compute_dtype == "bfloat16"
     assert model.get_layer(PROBABILITY_OUTPUT).compute_dtype == "float32"

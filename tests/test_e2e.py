@@ -163,16 +163,21 @@ def test_recipe_edit_retrains_without_rerunning_transform(fork, small_data,
                     "tfx_prod"):
         shutil.copytree(PROJECT / package, project / package,
                         ignore=shutil.ignore_patterns("__pycache__"))
+    # The bundled project file and its schema (not the span: --data is given).
+    shutil.copytree(PROJECT / "data" / "taxi", project / "data" / "taxi",
+                    ignore=shutil.ignore_patterns("span-*"))
     schema = str(PROJECT / "data" / "taxi" / "schema" / "schema.pbtxt")
-    args = ("--train-steps", TRAIN_STEPS, "--schema", schema,
-            "--max-auc-regression", "1")
-    # The copy is byte-identical: everything is reused from the first run.
+    args = ("--train-steps", TRAIN_STEPS, "--schema", schema)
+    # The copy is byte-identical: everything is reused from the first run
+    # (code is keyed on content, not on where it lives).
     result, summary = tfx_prod(*args, home=fork, data=small_data, cwd=project)
     assert result.returncode == 0, result.stderr
     assert summary["all_cached"] is True
     recipe = project / "modules" / "recipes" / "prune.py"
     recipe.write_text(recipe.read_text() + "\n# tuned\n")
-    result, summary = tfx_prod(*args, home=fork, data=small_data, cwd=project)
+    # The retrained model need not beat the served one for this test.
+    result, summary = tfx_prod(*args, "--max-auc-regression", "1", home=fork,
+                               data=small_data, cwd=project)
     assert result.returncode == 0, result.stderr
     states = _states(summary)
     assert states["Transform"] == "cached", states
@@ -256,9 +261,11 @@ def test_synthesized_new_span_then_run_trains_on_it(fork, small_data,
     result, _ = tfx_prod("--rows", "3000", "--span", "2", "--data-root",
                          str(data), command=("data", "synth"), home=fork)
     assert result.returncode == 0, result.stderr
+    # What is tested is the loop (the new span is found, ingested, trained
+    # on and pushed), not how good 30 steps on synthetic rows get.
     result, summary = tfx_prod("--train-steps", TRAIN_STEPS,
-                               "--max-auc-regression", "1", home=fork,
-                               data=data)
+                               "--max-auc-regression", "1", "--min-auc", "0",
+                               "--min-accuracy", "0", home=fork, data=data)
     assert result.returncode == 0, result.stderr
     assert summary["span"] == 2
     states = _states(summary)

@@ -19,6 +19,7 @@ from tfx.components.util import tfxio_utils
 from tfx.types import artifact_utils, standard_artifacts
 
 from modules.taxi import features
+from tests.helpers import taxi_trainer_config
 from tests.synthetic import transformed_inputs
 from modules.model import PROBABILITY_OUTPUT, TrainerConfig
 from modules.recipes import distill, prune
@@ -99,9 +100,15 @@ def fn_args(tmp_path, eval_split, train_steps=TRAIN_STEPS, base_model=None,
         model_run_dir=str(tmp_path), base_model=base_model, **eval_split)
 
 
+def recipe_config(**overrides):
+    """The taxi project's TrainerConfig (binary, label `big_tipper`, the
+    transformed widths the synthetic data has), as `run_fn` completes it."""
+    return taxi_trainer_config(learning_rate=1e-2, **overrides)
+
+
 def run_recipe(recipe, datasets, args, **config):
     """Calls a recipe the way `run_fn` does, seeded the same way."""
-    config = TrainerConfig(learning_rate=1e-2, **config)
+    config = recipe_config(**config)
     keras.utils.set_random_seed(config.seed)
     return recipe(config, tf.distribute.get_strategy(), *datasets, args)
 
@@ -127,7 +134,7 @@ def pruned_export(pruned, transformed, tmp_path_factory):
     transform_dir, _, _ = transformed
     export_dir = str(tmp_path_factory.mktemp("pruned") / "serving")
     export_serving_model(pruned.model, tft.TFTransformOutput(transform_dir),
-                         export_dir)
+                         export_dir, recipe_config(hidden_units=PRUNED_UNITS))
     return export_dir
 
 
@@ -197,10 +204,13 @@ def distilled(datasets, eval_split, tmp_path_factory):
 def test_student_is_small_and_keeps_the_teachers_auc(distilled):
     student, report = distilled.model, distilled.report
     assert set(report) == {
-        "optimization", "params", "teacher_params", "param_ratio",
+        "optimization", "params", "teacher_params", "param_ratio", "metric",
         "teacher_auc", "student_auc", "auc_retention", "eval_examples",
         "temperature", "alpha", "teacher_source"}
     json.dumps(report)
+    assert report["metric"] == "auc"  # a binary task's headline metric
+    assert report["auc_retention"] == pytest.approx(
+        report["student_auc"] / report["teacher_auc"])
     assert report["teacher_source"] == "trained"
     assert report["params"] == student.count_params()
     assert report["params"] <= 0.10 * report["teacher_params"]

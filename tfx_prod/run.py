@@ -159,6 +159,8 @@ def run_command(args) -> int:
     try:
         config, notes = run_args.build_config(args)
         run_args.check_data_files(config.data_root)
+        run_args.check_columns_fit_project(
+            config.data_root, config.serving_features, notes["project"])
     except run_args.UsageError as usage:
         print(f"tfx-prod run: error: {usage}", file=sys.stderr)
         return EXIT_USAGE

@@ -5,6 +5,7 @@ Everything here runs before the pipeline costs anything: bad input exits 2
 are checked with the recipes' own rules (modules/recipes/settings.py).
 """
 import argparse
+import csv
 import math
 import os
 import pathlib
@@ -375,6 +376,26 @@ def check_data_files(data_root: str) -> None:
                 "export that wrote it.")
 
 
+def check_columns_fit_project(data_root: str, features, project_path) -> None:
+    """UsageError when the newest span lacks most of the project's feature
+    columns: that data belongs to another project (e.g. a user's CSV run
+    against the bundled taxi project). A column or two missing is left to
+    the schema gate, which names each one (exit 3)."""
+    files = sorted(p for p in configs.latest_span_dir(data_root).rglob("*")
+                   if p.is_file())
+    with open(files[0], newline="", encoding="utf-8", errors="replace") as f:
+        header = next(csv.reader(f), [])
+    missing = [name for name in features if name not in header]
+    if len(missing) * 2 <= len(features):
+        return
+    shown = ", ".join(missing[:6]) + (", ..." if len(missing) > 6 else "")
+    raise UsageError(
+        f"{files[0]} lacks {len(missing)} of the {len(features)} feature "
+        f"columns of the project {project_path} (missing: {shown}). For your "
+        "own CSV, make a project first: tfx-prod init DIR --csv FILE --label "
+        "COLUMN, then tfx-prod run --config DIR/tfx-prod.yaml.")
+
+
 def load_project(args):
     """The project file, as a UsageError (exit 2) if it is wrong."""
     from pipeline import project
@@ -389,13 +410,16 @@ def build_config(args) -> tuple[PipelineConfig, dict]:
     the run's header. Raises UsageError (exit 2) for what does not fit."""
     from pipeline import project as project_lib
     project = load_project(args)
-    model_name = args.model_name or project.model_name
+    # `is None`, not `or`: an empty --model-name is refused, not defaulted.
+    model_name = (project.model_name if args.model_name is None
+                  else args.model_name)
     if not MODEL_NAME.fullmatch(model_name) or ".." in model_name:
         raise UsageError(
             f"--model-name {model_name!r}: use 1-128 letters, digits, "
             "'.', '_' or '-', starting with a letter or digit (it becomes a "
             "directory and part of TF Serving's /v1/models/NAME URLs).")
-    pipeline_name = args.pipeline_name or project.pipeline_name
+    pipeline_name = (project.pipeline_name if args.pipeline_name is None
+                     else args.pipeline_name)
     if not project_lib.NAME.fullmatch(pipeline_name.removeprefix("tfx-prod-")
                                       ) or len(pipeline_name) > 128:
         raise UsageError(f"--pipeline-name {pipeline_name!r}: use lowercase "

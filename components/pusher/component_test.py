@@ -10,13 +10,13 @@ from tfx.proto.orchestration import executable_spec_pb2, pipeline_pb2
 from tfx.types import standard_artifacts
 
 from components.pusher import Pusher, driver, executor
-from pipeline.configs import PipelineConfig
+from pipeline.configs import taxi_config
 from pipeline.pipeline import create_pipeline
 
 
 def _config(tmp_path, **overrides):
-    return PipelineConfig(pipeline_root=str(tmp_path / "root"),
-                          serving_dir=str(tmp_path / "serving"), **overrides)
+    return taxi_config(str(tmp_path / "root"), str(tmp_path / "serving"),
+                       **overrides)
 
 
 def _nodes(pipeline):

@@ -25,24 +25,13 @@ from tfx.orchestration import metadata
 from tfx.orchestration.portable import data_types
 from tfx.types import standard_artifacts
 
+from components import testing
 from components.pusher import driver, executor, publish
 from serving import layout
 
 PIPELINE = "tfx-prod-taxi"
 INTACT = "intact"
 NOW = 1_700_000_000
-
-
-class _Scaler(tf.Module):
-    """y = factor * x; every factor has the same architecture (file sizes)."""
-
-    def __init__(self, factor):
-        super().__init__()
-        self.factor = tf.Variable(float(factor))
-
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.float32)])
-    def __call__(self, x):
-        return x * self.factor
 
 
 class _Store:
@@ -112,7 +101,7 @@ def model_dirs(tmp_path_factory):
     for factor in (2, 3, 5):
         uri = str(root / f"model_{factor}")
         serving = os.path.join(uri, "Format-Serving")
-        tf.saved_model.save(_Scaler(factor), serving)
+        tf.saved_model.save(testing.Scaler(factor), serving)
         with open(os.path.join(serving, layout.TFLITE_FILE), "wb") as f:
             f.write(b"tflite %d" % factor)
         dirs[factor] = uri

@@ -18,36 +18,16 @@ import uuid
 import pytest
 import tensorflow as tf
 from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
-from tfx.dsl.io import filesystem_registry
-from tfx.dsl.io.plugins import tensorflow_gfile
 from tfx.types import artifact_utils, standard_artifacts
 
+from components import testing
 from components.pusher import executor, publish
 from serving import layout
 
+testing.register_ram_filesystem()
+
 PIPELINE = "tfx-prod-test"
 NOW = 1_700_000_000  # a fixed clock: every push "in the same second"
-
-
-class _Scaler(tf.Module):
-    """y = factor * x; different factors are different models."""
-
-    def __init__(self, factor):
-        super().__init__()
-        self.factor = tf.Variable(float(factor))
-
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.float32)])
-    def __call__(self, x):
-        return x * self.factor
-
-
-class _RamFilesystem(tensorflow_gfile.TensorflowFilesystem):
-    """TF's in-memory filesystem, standing in for gs:// without a network."""
-    SUPPORTED_SCHEMES = ["ram://"]
-
-
-filesystem_registry.DEFAULT_FILESYSTEM_REGISTRY.register(_RamFilesystem,
-                                                         priority=5)
 
 
 def _write_model(model_uri, factor, remote_safe=False):
@@ -58,7 +38,7 @@ def _write_model(model_uri, factor, remote_safe=False):
     by string prefix, unlike gs://), which would break walking the version.
     """
     serving_dir = os.path.join(model_uri, "Format-Serving")
-    tf.saved_model.save(_Scaler(factor), serving_dir)
+    tf.saved_model.save(testing.Scaler(factor), serving_dir)
     with open(os.path.join(serving_dir, layout.TFLITE_FILE), "wb") as f:
         f.write(b"tflite for factor %d" % factor)
     if remote_safe:

@@ -26,33 +26,22 @@ from tfx.orchestration.portable import data_types
 from tfx.proto.orchestration import executable_spec_pb2, pipeline_pb2
 from tfx.types import standard_artifacts
 
+from components import testing
 from components.pusher import executor as pusher
 from components.pusher import publish
 from components.served_baseline import ServedBaseline, driver, executor
-from pipeline.configs import PipelineConfig
+from pipeline.configs import taxi_config
 from pipeline.pipeline import create_pipeline
 from serving import layout
 
 NOW = 1_700_000_000
 
 
-class _Scaler(tf.Module):
-    """y = factor * x; different factors are different models."""
-
-    def __init__(self, factor):
-        super().__init__()
-        self.factor = tf.Variable(float(factor))
-
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.float32)])
-    def __call__(self, x):
-        return x * self.factor
-
-
 def _trainer_model(root, factor):
     """The Trainer's Model artifact: a bare SavedModel in Format-Serving."""
     model = standard_artifacts.Model()
     model.uri = os.path.join(root, f"trainer_{factor}")
-    tf.saved_model.save(_Scaler(factor),
+    tf.saved_model.save(testing.Scaler(factor),
                         os.path.join(model.uri, "Format-Serving"))
     model.id = factor
     return model
@@ -279,9 +268,8 @@ def test_teacher_examples_exclusion_same_key_iff_same_result(serving):
 
 
 def test_create_pipeline_runs_the_driver_for_both_baselines(tmp_path):
-    config = PipelineConfig(
-        pipeline_root=str(tmp_path / "root"),
-        serving_dir=str(tmp_path / "serving"),
+    config = taxi_config(
+        str(tmp_path / "root"), str(tmp_path / "serving"),
         trainer_options={"options": {"teacher": "base_model"}})
     ir = compiler.Compiler().compile(create_pipeline(config))
     deployment = pipeline_pb2.IntermediateDeploymentConfig()

@@ -5,33 +5,14 @@ import uuid
 
 import pytest
 import tensorflow as tf
-from tfx.dsl.io import filesystem_registry
-from tfx.dsl.io.plugins import tensorflow_gfile
 from tfx.types import standard_artifacts
 
+from components import testing
 from components.pusher import publish
 from components.served_baseline import executor, has_model
 from serving import layout
 
-
-class _Scaler(tf.Module):
-
-    def __init__(self, factor):
-        super().__init__()
-        self.factor = tf.Variable(float(factor))
-
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.float32)])
-    def __call__(self, x):
-        return x * self.factor
-
-
-class _RamFilesystem(tensorflow_gfile.TensorflowFilesystem):
-    """TF's in-memory filesystem, standing in for gs:// without a network."""
-    SUPPORTED_SCHEMES = ["ram://"]
-
-
-filesystem_registry.DEFAULT_FILESYSTEM_REGISTRY.register(_RamFilesystem,
-                                                         priority=5)
+testing.register_ram_filesystem()
 
 
 def _trainer_model(root, factor):
@@ -43,7 +24,7 @@ def _trainer_model(root, factor):
     model = standard_artifacts.Model()
     model.uri = os.path.join(root, f"trainer_{factor}")
     serving_dir = os.path.join(model.uri, "Format-Serving")
-    tf.saved_model.save(_Scaler(factor), serving_dir)
+    tf.saved_model.save(testing.Scaler(factor), serving_dir)
     os.rmdir(os.path.join(serving_dir, "assets"))
     return model
 

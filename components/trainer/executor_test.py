@@ -2,8 +2,8 @@
 the real `run_fn` on real Transform output, and the report `run_fn` writes
 lands on the Model artifact.
 
-The Transform output is the shared session fixture of tests/conftest.py
-(imported, since conftest fixtures do not reach components/).
+The Transform output is the shared session fixture of tests/fixtures.py
+(registered for every directory by the root conftest.py).
 """
 import json
 import os
@@ -11,6 +11,7 @@ import os
 import numpy as np
 import pytest
 import tensorflow as tf
+import tensorflow_transform as tft
 import tf_keras as keras
 from tfx.proto import trainer_pb2
 from tfx.types import artifact_utils, standard_artifacts
@@ -20,8 +21,9 @@ from tfx.utils import proto_utils
 from components.trainer.executor import (OptimizingTrainerExecutor,
                                          record_report)
 from modules.taxi import features
-from modules.model import PROBABILITY_OUTPUT, TrainerConfig, build_model
-from tests.helpers import taxi_sample, transformed  # noqa: F401 (fixtures)
+from modules.model import PROBABILITY_OUTPUT, build_model, input_widths
+from pipeline.configs import taxi_config
+from tests.helpers import taxi_trainer_config
 
 HIDDEN_UNITS = (8,)
 
@@ -42,7 +44,7 @@ def _write_split(directory, rows):
 
 
 @pytest.fixture(scope="module")
-def trained(transformed, tmp_path_factory):  # noqa: F811
+def trained(transformed, tmp_path_factory):
     """One real Trainer execution, mixed precision on (bfloat16 on CPU), as
     Transform's transformed examples and graph would feed it."""
     transform_dir, rows, _ = transformed
@@ -68,25 +70,33 @@ def trained(transformed, tmp_path_factory):  # noqa: F811
              trainer_pb2.TrainArgs(num_steps=4)),
          specs.EVAL_ARGS_KEY: proto_utils.proto_to_json(
              trainer_pb2.EvalArgs(num_steps=1)),
+         # The taxi project's task, label and serving contract, as
+         # create_pipeline passes them (PipelineConfig.trainer_config()).
          specs.CUSTOM_CONFIG_KEY: json.dumps({
+             **taxi_config(str(root / "pipeline"),
+                           str(root / "serving")).trainer_config(),
              "hidden_units": list(HIDDEN_UNITS), "train_batch_size": 32,
              "eval_batch_size": 64, "mixed_precision": True})})
     policy_after = keras.mixed_precision.global_policy().name
-    return model, policy_after, rows
+    return model, policy_after, rows, transform_dir
 
 
 def test_run_fn_report_is_recorded_on_the_model_artifact(trained):
-    model, _, _ = trained
+    model, _, _, transform_dir = trained
     serving = os.path.join(model.uri, "Format-Serving")
     with open(os.path.join(serving, "assets.extra",
                            "optimization_report.json")) as f:
         written = json.load(f)
-    expected_params = build_model(
-        TrainerConfig(hidden_units=HIDDEN_UNITS)).count_params()
+    widths = input_widths(tft.TFTransformOutput(transform_dir),
+                          features.LABEL_KEY)
+    expected_params = build_model(taxi_trainer_config(
+        input_widths=widths, hidden_units=HIDDEN_UNITS)).count_params()
     assert written["params"] == expected_params
     assert written["precision"] == "mixed_bfloat16"
+    assert written["task"] == "binary"
     # Every key of the file is on the artifact, with its JSON type mapped.
     assert model.get_string_custom_property("optimization") == "none"
+    assert model.get_string_custom_property("task") == "binary"
     assert model.get_int_custom_property("params") == expected_params
     assert model.get_int_custom_property("replicas") == 1
     assert model.get_int_custom_property("xla") == 0  # bool -> int
@@ -96,7 +106,7 @@ def test_run_fn_report_is_recorded_on_the_model_artifact(trained):
 
 
 def test_trained_model_serves_and_the_policy_is_restored(trained):
-    model, policy_after, rows = trained
+    model, policy_after, rows, _ = trained
     # run_fn sets a process-global mixed policy; later components in the
     # same process (Evaluator, Quantizer) must get float32 back.
     assert policy_after == "float32"
