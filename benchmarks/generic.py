@@ -16,9 +16,9 @@ import os
 import subprocess
 
 from benchmarks import ours, workdirs
+from benchmarks.progress import phase, say
 from modules.taxi import features
 from pipeline import configs
-from benchmarks.progress import phase, say
 
 NAME = "generic"
 LABEL = "tfx-prod, generic defaults (init, no taxi modules)"

@@ -36,9 +36,9 @@ what it serves:
   example's, so {base}),
   or --model_base_path / --model_config_file as with TF Serving. Only
   complete versions (manifest written last), newest first; a new push
-  hot-loads while the old version keeps serving. Each request is validated against the schema
-  shipped in the version (assets.extra/tfx_prod/schema.pbtxt); drift is
-  measured against its training statistics.
+  hot-loads while the old version keeps serving. Each request is validated
+  against the schema shipped in the version (assets.extra/tfx_prod/
+  schema.pbtxt); drift is measured against its training statistics.
 
 examples:
   tfx-prod serve                                   # REST :8501, gRPC :8500
