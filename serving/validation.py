@@ -221,14 +221,7 @@ class Validator:
         if counts is None:
             counts = [per_row]
         for row, count in enumerate(np.asarray(counts).tolist()):
-            if rule.min_count is not None and count < rule.min_count:
-                raise _error(rule, "value_count", f"row {row} has {count} "
-                             f"values, the schema needs at least "
-                             f"{rule.min_count}")
-            if rule.max_count is not None and count > rule.max_count:
-                raise _error(rule, "value_count", f"row {row} has {count} "
-                             f"values, the schema allows at most "
-                             f"{rule.max_count}")
+            _check_count(rule, f"row {row}", count)
 
     def _check_values(self, rule, values):
         """Range / domain / non-finite checks on a flat array of values."""
@@ -305,15 +298,7 @@ class Validator:
                     raise _error(rule, "type", f"example {index} has "
                                  f"{_LIST_NAMES[kind]}, the schema says "
                                  f"{rule.kind} ({_LIST_NAMES[rule.kind]})")
-                count = len(values)
-                if rule.min_count is not None and count < rule.min_count:
-                    raise _error(rule, "value_count", f"example {index} has "
-                                 f"{count} values, the schema needs at least "
-                                 f"{rule.min_count}")
-                if rule.max_count is not None and count > rule.max_count:
-                    raise _error(rule, "value_count", f"example {index} has "
-                                 f"{count} values, the schema allows at most "
-                                 f"{rule.max_count}")
+                _check_count(rule, f"example {index}", len(values))
                 seen[name].extend(values)
         observed = {}
         for name, values in seen.items():
@@ -328,6 +313,16 @@ class Validator:
 
 _LIST_NAMES = {"INT": "int64_list", "FLOAT": "float_list",
                "BYTES": "bytes_list"}
+
+
+def _check_count(rule, where: str, count: int) -> None:
+    """The schema's value_count for one row or example (`where` names it)."""
+    if rule.min_count is not None and count < rule.min_count:
+        raise _error(rule, "value_count", f"{where} has {count} values, the "
+                     f"schema needs at least {rule.min_count}")
+    if rule.max_count is not None and count > rule.max_count:
+        raise _error(rule, "value_count", f"{where} has {count} values, the "
+                     f"schema allows at most {rule.max_count}")
 
 
 def _error(rule: FeatureRule, name: str, detail: str):

@@ -5,11 +5,8 @@ are checked against sklearn/numpy on the outputs of the exported SavedModel
 and of each .tflite file, run here by testing.py's own interpreter code.
 """
 import os
-import shutil
-import tempfile
 
 import numpy as np
-import tensorflow as tf
 import tf_keras as keras
 from sklearn import metrics as sk_metrics
 
@@ -34,34 +31,14 @@ def _synthetic_split(rng: np.random.Generator, count: int):
     return features, labels
 
 
-class MulticlassExecutorTest(tf.test.TestCase):
+class MulticlassExecutorTest(testing.TaskCase):
+    TASK, LABEL_KEY, OUTPUT, SEED = "multiclass", _LABEL_KEY, "probabilities", 11
+    make_split = staticmethod(_synthetic_split)
 
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls._root = tempfile.mkdtemp(prefix="quantizer_multiclass_test_")
-        rng = np.random.default_rng(11)
-        train_features, train_labels = _synthetic_split(rng, 3000)
-        cls._eval_features, cls._eval_labels = _synthetic_split(rng, 1000)
-        cls._examples = testing.examples_artifact(
-            cls._root, {"train": (train_features, train_labels),
-                        "eval": (cls._eval_features, cls._eval_labels)}, _LABEL_KEY)
-        model = testing.train(testing.mlp(_CLASSES, "softmax"), train_features, train_labels,
-                              keras.losses.SparseCategoricalCrossentropy())
-        cls._model = testing.model_artifact(model, os.path.join(cls._root, "model"),
-                                            "probabilities")
-        cls._output, cls._report = cls._run("shared", task="multiclass")
-        cls._rows = {row["name"]: row for row in cls._report["variants"]}
-
-    @classmethod
-    def tearDownClass(cls):
-        shutil.rmtree(cls._root, ignore_errors=True)
-        super().tearDownClass()
-
-    @classmethod
-    def _run(cls, name, **exec_properties):
-        return testing.run_quantizer(os.path.join(cls._root, name), cls._model, cls._examples,
-                                     label_key=_LABEL_KEY, **exec_properties)
+    @staticmethod
+    def train_model(features, labels):
+        return testing.train(testing.mlp(_CLASSES, "softmax"), features, labels,
+                             keras.losses.SparseCategoricalCrossentropy())
 
     def _assert_scores(self, row, probabilities):
         """Macro one-vs-rest AUC over the 3 classes and argmax accuracy."""

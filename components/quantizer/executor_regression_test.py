@@ -5,11 +5,8 @@ MAE are checked against numpy on the outputs of the exported SavedModel and
 of each .tflite file, run here by testing.py's own interpreter code.
 """
 import os
-import shutil
-import tempfile
 
 import numpy as np
-import tensorflow as tf
 import tf_keras as keras
 
 from components.quantizer import executor
@@ -36,37 +33,18 @@ def _rmse(predictions, labels):
     return float(np.sqrt(np.mean((predictions.astype(np.float64) - labels) ** 2)))
 
 
-class RegressionExecutorTest(tf.test.TestCase):
+class RegressionExecutorTest(testing.TaskCase):
+    TASK, LABEL_KEY, OUTPUT, SEED = "regression", _LABEL_KEY, "predictions", 5
+    # The parameters a pipeline's Quantizer records, defaults included.
+    SHARED_RUN = testing.wired_properties(
+        label_key=_LABEL_KEY, task="regression", max_metric_loss=_BUDGET,
+        latency_runs=50)
+    make_split = staticmethod(_synthetic_split)
 
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls._root = tempfile.mkdtemp(prefix="quantizer_regression_test_")
-        rng = np.random.default_rng(5)
-        train_features, train_labels = _synthetic_split(rng, 3000)
-        cls._eval_features, cls._eval_labels = _synthetic_split(rng, 1000)
-        cls._examples = testing.examples_artifact(
-            cls._root, {"train": (train_features, train_labels),
-                        "eval": (cls._eval_features, cls._eval_labels)}, _LABEL_KEY)
-        model = testing.train(testing.mlp(1, "linear"), train_features, train_labels[:, None],
-                              keras.losses.MeanSquaredError(), epochs=8)
-        cls._model = testing.model_artifact(model, os.path.join(cls._root, "model"),
-                                            "predictions")
-        # The parameters a pipeline's Quantizer records, defaults included.
-        cls._output, cls._report = cls._run("shared", **testing.wired_properties(
-            label_key=_LABEL_KEY, task="regression", max_metric_loss=_BUDGET, latency_runs=50))
-        cls._rows = {row["name"]: row for row in cls._report["variants"]}
-
-    @classmethod
-    def tearDownClass(cls):
-        shutil.rmtree(cls._root, ignore_errors=True)
-        super().tearDownClass()
-
-    @classmethod
-    def _run(cls, name, **exec_properties):
-        return testing.run_quantizer(os.path.join(cls._root, name), cls._model, cls._examples,
-                                     **{"label_key": _LABEL_KEY, "task": "regression",
-                                        **exec_properties})
+    @staticmethod
+    def train_model(features, labels):
+        return testing.train(testing.mlp(1, "linear"), features, labels[:, None],
+                             keras.losses.MeanSquaredError(), epochs=8)
 
     def test_report_names_the_task_metric_and_budget(self):
         self.assertEqual(

@@ -8,6 +8,8 @@ the executor's numbers against a second implementation.
 """
 import json
 import os
+import shutil
+import tempfile
 from typing import Dict, Tuple
 
 import numpy as np
@@ -170,3 +172,45 @@ def run_tflite(path: str, features: Features) -> np.ndarray:
         scale, zero_point = detail["quantization"]
         output = (output.astype(np.float32) - zero_point) * scale
     return output.reshape(len(next(iter(features.values()))), -1)
+
+
+class TaskCase(tf.test.TestCase):
+    """One small real model trained on a synthetic task and one Quantizer Do()
+    on it, shared by a test class.
+
+    Subclasses set TASK, LABEL_KEY, OUTPUT (the model's output name), SEED
+    and SHARED_RUN (the shared run's exec properties), and define
+    `make_split(rng, count) -> (features, labels)` and
+    `train_model(features, labels) -> keras.Model`.
+    """
+    TASK = LABEL_KEY = OUTPUT = None
+    SEED = 0
+    SHARED_RUN: dict = {}
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls._root = tempfile.mkdtemp(prefix=f"quantizer_{cls.TASK}_test_")
+        rng = np.random.default_rng(cls.SEED)
+        train_split = cls.make_split(rng, 3000)
+        cls._eval_features, cls._eval_labels = cls.make_split(rng, 1000)
+        cls._examples = examples_artifact(
+            cls._root, {"train": train_split,
+                        "eval": (cls._eval_features, cls._eval_labels)},
+            cls.LABEL_KEY)
+        cls._model = model_artifact(cls.train_model(*train_split),
+                                    os.path.join(cls._root, "model"), cls.OUTPUT)
+        cls._output, cls._report = cls._run("shared", **cls.SHARED_RUN)
+        cls._rows = {row["name"]: row for row in cls._report["variants"]}
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls._root, ignore_errors=True)
+        super().tearDownClass()
+
+    @classmethod
+    def _run(cls, name, **exec_properties):
+        return run_quantizer(os.path.join(cls._root, name), cls._model,
+                             cls._examples, **{"label_key": cls.LABEL_KEY,
+                                               "task": cls.TASK,
+                                               **exec_properties})
