@@ -189,13 +189,8 @@ class Validator:
             return items
         if rule.kind == "BYTES":
             if rule.domain is not None:
-                outside = [v for v in items if v not in rule.domain]
-                if outside:
-                    if not rule.domain_tolerated:
-                        raise _error(rule, "domain", f"{outside[0]!r} is not in "
-                                     f"the schema's string_domain "
-                                     f"({len(rule.domain)} values)")
-                    self._on_tolerated(rule.name, len(outside))
+                self._check_domain(rule, [v for v in items
+                                          if v not in rule.domain])
             return items
         finite = items
         if isinstance(items[0], float):
@@ -214,6 +209,16 @@ class Validator:
                 raise _error(rule, "range", f"{_number(high)} is above the "
                              f"schema's range {rule.range_text()}")
         return items
+
+    def _check_domain(self, rule, outside):
+        """Strings not in the schema's domain: refused, or (where the schema
+        tolerates out-of-domain mass) counted."""
+        if not outside:
+            return
+        if not rule.domain_tolerated:
+            raise _error(rule, "domain", f"{outside[0]!r} is not in the "
+                         f"schema's string_domain ({len(rule.domain)} values)")
+        self._on_tolerated(rule.name, len(outside))
 
     def _check_counts(self, rule, counts, per_row=None):
         if rule.min_count is None and rule.max_count is None:
@@ -234,12 +239,7 @@ class Validator:
                 else:
                     outside = [v for v in set(values.tolist())
                                if v not in rule.domain]
-                if outside:
-                    if not rule.domain_tolerated:
-                        raise _error(rule, "domain", f"{outside[0]!r} is not in "
-                                     f"the schema's string_domain "
-                                     f"({len(rule.domain)} values)")
-                    self._on_tolerated(rule.name, len(outside))
+                self._check_domain(rule, outside)
             return values
         if values.dtype.kind == "f":
             if values.size <= _SMALL:
