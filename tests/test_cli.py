@@ -76,6 +76,8 @@ def _cli(*argv, cwd=PROJECT, timeout=120):
     (["--model-name", "a/b"], "--model-name"),
     (["--model-name", "..x"], "--model-name"),
     (["--model-name", ""], "--model-name"),
+    (["--pipeline-name", ""], "--pipeline-name"),
+    (["--pipeline-name", "Taxi_Prod"], "--pipeline-name"),
     (["--data", "gs://bucket/taxi"], "must be a local folder"),
     (["--pipeline-root", "s3://bucket/root"], "must be a local folder"),
     (["--schema", "/nonexistent.pbtxt"], "no such file"),
@@ -157,3 +159,27 @@ def test_synth_and_run_share_one_default_data_root_from_any_directory(
         capture_output=True, text=True, cwd=tmp_path, timeout=60)
     assert result.stdout.strip().splitlines()[-1:] == [
         str(configs.DEFAULT_DATA_ROOT)], result.stderr[-2000:]
+
+
+def test_a_component_failure_names_its_root_cause_and_the_line(tmp_path):
+    """TFX wraps an executor's error (Keras: "in user code:"); the message
+    gives the innermost exception and where in non-installed code it was
+    raised, not only the wrapper."""
+    from tfx_prod import run
+
+    def preprocessing_fn():  # stands in for a user module
+        return {}["fare"]
+
+    try:
+        try:
+            preprocessing_fn()
+        except KeyError as error:
+            raise RuntimeError("in user code:") from error
+    except RuntimeError as error:
+        code, message = run._failure(error, "Transform", tmp_path / "run.log")
+    assert code == run.EXIT_FAILED
+    assert "Component Transform failed with RuntimeError: in user code:." in (
+        message)
+    assert "Root cause: KeyError: 'fare'." in message
+    assert f"Raised at {__file__}:" in message
+    assert "in preprocessing_fn." in message

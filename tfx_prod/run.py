@@ -71,6 +71,21 @@ def _root_cause(error: BaseException) -> BaseException:
     return seen[-1]
 
 
+def _user_frame(error: BaseException) -> str | None:
+    """"file:line in function" of the innermost frame of `error` that is
+    neither in the Python installation nor in an installed package: ours,
+    or the user's module."""
+    installed = (sys.prefix, sys.base_prefix, sys.exec_prefix)
+    frames = [frame for frame in traceback.extract_tb(error.__traceback__)
+              if "site-packages" not in frame.filename
+              and not frame.filename.startswith(installed)
+              and not frame.filename.startswith("<")]
+    if not frames:
+        return None
+    frame = frames[-1]
+    return f"{frame.filename}:{frame.lineno} in {frame.name}"
+
+
 def _failure(error: BaseException, failed_node, log_path) -> tuple[int, str]:
     from components.anomaly_gate import DataAnomaliesError
     cause = error
@@ -85,6 +100,9 @@ def _failure(error: BaseException, failed_node, log_path) -> tuple[int, str]:
     if root is not error:
         detail = (f" Root cause: {type(root).__name__}: "
                   f"{str(root).strip()[:400]}.")
+    where = _user_frame(root)
+    if where:
+        detail += f" Raised at {where}."
     return EXIT_FAILED, (
         f"Component {failed_node or '(unknown)'} failed with "
         f"{type(error).__name__}: {first}.{detail} Nothing after it ran. The "
