@@ -14,8 +14,9 @@ PYTHON310 ?= $(shell for p in python3.10 $${PYENV_ROOT:-$$HOME/.pyenv}/versions/
 RUN_ARGS  ?=
 TEST_ARGS ?=
 BENCH_ARGS ?=
+IMAGE     ?= tfx-prod-pipeline:latest
 
-.PHONY: install run test test-fast bench lock clean test-system-deps bench-system-deps
+.PHONY: install run test test-fast bench lock clean test-system-deps bench-system-deps image
 
 install: $(STAMP)
 
@@ -71,3 +72,8 @@ lock:
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
+
+# The image every Kubeflow task runs (deploy/pipeline.Dockerfile); push it where your cluster can pull it.
+image:
+	@command -v docker >/dev/null 2>&1 || { echo "error: make image needs docker (https://docs.docker.com/engine/install/); none found on PATH"; exit 1; }
+	docker build -f deploy/pipeline.Dockerfile -t $(IMAGE) .

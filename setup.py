@@ -6,7 +6,7 @@ setup(
     version="0.1.0",
     description="Production TFX pipeline: validate, train, evaluate, quantize and push a TF Serving model.",
     python_requires=">=3.10,<3.11",
-    packages=find_packages(include=["tfx_prod*", "pipeline*", "components*", "modules*", "serving*"]),
+    packages=find_packages(include=["tfx_prod*", "pipeline*", "components*", "modules*", "serving*", "orchestration*"]),
     package_data={"": ["*.pbtxt", "*.json"]},
     # The real pins live in requirements.lock; these are the direct needs only.
     install_requires=[

@@ -53,6 +53,10 @@ class PipelineConfig:
     gates: dict[str, Any] = dataclasses.field(default_factory=dict)
     beam_pipeline_args: list[str] = dataclasses.field(default_factory=list)
     enable_cache: bool = True
+    # Kubeflow: the model base as a runtime parameter (kubeflow_runner.py).
+    model_base_override: Any = None
+    # A SQLite ML Metadata store under the pipeline root (local runs only).
+    local_metadata: bool = True
 
     @classmethod
     def from_project(cls, project, pipeline_root: str, serving_dir: str,
@@ -85,6 +89,8 @@ class PipelineConfig:
     @property
     def model_base(self) -> str:
         """Where TF Serving finds this model's versions: SERVING_DIR/MODEL."""
+        if self.model_base_override is not None:
+            return self.model_base_override
         return f"{self.serving_dir.rstrip('/')}/{self.model_name}"
 
     def trainer_config(self) -> dict[str, Any]:

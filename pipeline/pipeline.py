@@ -16,6 +16,7 @@ from components.pusher import Pusher
 from components.quantizer import Quantizer
 from components.served_baseline import ServedBaseline
 from components.trainer import OptimizingTrainer
+from components.trainer.executor import TRAIN_STEPS_KEY
 from modules.model import output_name
 from pipeline import dsl
 from pipeline.cache_keys import code_digest, file_digest, stamp
@@ -170,33 +171,38 @@ def create_pipeline(config: PipelineConfig) -> dsl.Pipeline:
     # What makes this Trainer's models: a teacher excludes versions it made
     # itself from the same data, the Pusher records it.
     trainer_config = config.trainer_config()
+    # (A Kubeflow runtime parameter enters by name: default=str.)
     trained_with = hashlib.sha256(json.dumps(
         [trainer_config, config.train_steps, config.eval_steps,
-         trainer_code], sort_keys=True).encode()).hexdigest()[:16]
+         trainer_code], sort_keys=True, default=str).encode()).hexdigest()[:16]
     # Distillation from the serving model: what is served is the teacher.
     teacher = None
     if config.trainer_options.get("options", {}).get("teacher") == "base_model":
         teacher = _ours(ServedBaseline(
             model_base=model_base, examples=example_gen.outputs["examples"],
-            trained_with=trained_with).with_id("served_teacher"))
+            trained_with=trained_with).with_id("ServedTeacher"))
 
+    steps = config.train_steps
     trainer = stamp(OptimizingTrainer(
         run_fn=RUN_FN,
         base_model=teacher.outputs["model"] if teacher else None,
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=schema_gen.outputs["schema"],
-        train_args=dsl.trainer_pb2.TrainArgs(num_steps=config.train_steps),
+        train_args=dsl.trainer_pb2.TrainArgs(
+            num_steps=steps if isinstance(steps, int) else None),
         eval_args=dsl.trainer_pb2.EvalArgs(num_steps=config.eval_steps),
         custom_config=trainer_config,
     ).with_id("Trainer"),
         # run_fn looks up recipes at run time: all of modules/ is its code.
         code_version=trainer_code)
+    if not isinstance(steps, int):  # a Kubeflow runtime parameter
+        stamp(trainer, **{TRAIN_STEPS_KEY: steps})
 
     # The regression gate compares with what is served, never with itself.
     baseline = _ours(ServedBaseline(
         model_base=model_base, candidate=trainer.outputs["model"],
-    ).with_id("served_baseline"))
+    ).with_id("ServedBaseline"))
 
     evaluator = _ours(Evaluator(
         examples=example_gen.outputs["examples"],
@@ -216,9 +222,7 @@ def create_pipeline(config: PipelineConfig) -> dsl.Pipeline:
         pusher = _ours(Pusher(
             model=quantizer.outputs["quantized_model"],
             model_blessing=evaluator.outputs["blessing"],
-            push_destination=dsl.pusher_pb2.PushDestination(
-                filesystem=dsl.pusher_pb2.PushDestination.Filesystem(
-                    base_directory=model_base)),
+            model_base=model_base,
             pipeline_name=config.pipeline_name,
             schema=schema_gen.outputs["schema"],
             statistics=statistics_gen.outputs["statistics"],
@@ -232,9 +236,10 @@ def create_pipeline(config: PipelineConfig) -> dsl.Pipeline:
                     anomaly_gate, transform, *([teacher] if teacher else []),
                     trainer, baseline, evaluator, quantizer, pusher],
         enable_cache=config.enable_cache,
+        # Kubeflow keeps its own ML Metadata; TFX's V2 runner ignores this.
         metadata_connection_config=(
-            dsl.sqlite_metadata_connection_config(
-                config.metadata_path)),
+            dsl.sqlite_metadata_connection_config(config.metadata_path)
+            if config.local_metadata else None),
         beam_pipeline_args=config.beam_pipeline_args)
 
 

@@ -49,7 +49,7 @@ def test_first_run_trains_blesses_quantizes_and_pushes(first_run):
     states = _states(summary)
     for node in ("CsvExampleGen", "StatisticsGen", "ImportSchemaGen",
                  "ExampleValidator", "AnomalyGate", "Transform", "Trainer",
-                 "served_baseline", "Evaluator", "Quantizer", "Pusher"):
+                 "ServedBaseline", "Evaluator", "Quantizer", "Pusher"):
         assert states[node] == "complete", (node, states)
     assert summary["blessed"] is True and summary["baseline_version"] is None
     assert "nothing served yet" in summary["blessing_reason"]
@@ -295,7 +295,7 @@ def test_optimized_model_is_quantized_to_int8_and_pushed(fork, small_data,
         assert abs(report["sparsity"] - 0.8) < 0.02
     else:
         # The teacher is the model being served, found by ServedBaseline.
-        assert states["served_teacher"] == "complete"
+        assert states["ServedTeacher"] == "complete"
         assert report["teacher_source"] == "base_model"
         assert report["param_ratio"] <= 0.10
         assert report["auc_retention"] >= 0.9

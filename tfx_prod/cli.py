@@ -3,6 +3,8 @@
   run     tfx_prod/run.py (flags: run_args.py)
   report  tfx_prod/report/
   data    tfx_prod/synth/
+  compile tfx_prod/compile.py (pipeline/kubeflow_runner.py)
+  submit, schedule  tfx_prod/kubeflow.py (orchestration/)
 """
 import argparse
 import os
@@ -43,6 +45,22 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_arguments(data_commands.add_parser(
         "synth", help="write a synthetic taxi span (same schema, fitted "
                       "distributions, optional drift)"))
+    from tfx_prod import compile as compile_cmd
+    compile_cmd.add_arguments(commands.add_parser(
+        "compile", help="compile for Kubeflow Pipelines v2 (or Vertex)",
+        description="Compile the same pipeline `tfx-prod run` runs into a "
+                    "spec for open-source Kubeflow Pipelines v2, checked "
+                    "against what the KFP backend rejects."))
+    from tfx_prod import kubeflow
+    kubeflow.add_submit_arguments(commands.add_parser(
+        "submit", help="start one run of a compiled pipeline on Kubeflow",
+        description="Upload the spec `tfx-prod compile` wrote and start a run "
+                    "on a Kubeflow Pipelines v2 API server (kfp.Client)."))
+    kubeflow.add_schedule_arguments(commands.add_parser(
+        "schedule", help="schedule recurring runs on Kubeflow (or emit a "
+                         "Kubernetes CronJob)",
+        description="Create a KFP recurring run from the compiled spec, or "
+                    "with --emit k8s write a CronJob whose pod submits it."))
     from tfx_prod import serve
     serve.add_arguments(commands.add_parser(
         "serve", help="serve the pushed model (TF Serving REST + gRPC API)",
@@ -65,6 +83,13 @@ def main(argv=None) -> int:
     if args.command == "report":
         from tfx_prod import report
         return report.main(args)
+    if args.command == "compile":
+        from tfx_prod import compile as compile_cmd
+        return compile_cmd.main(args)
+    if args.command in ("submit", "schedule"):
+        from tfx_prod import kubeflow
+        return (kubeflow.submit_main if args.command == "submit"
+                else kubeflow.schedule_main)(args)
     if args.command == "serve":
         from tfx_prod import serve
         return serve.main(args)

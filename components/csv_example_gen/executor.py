@@ -21,19 +21,52 @@ are private to TFX; TFX is pinned in requirements.lock, and executor_test.py
 compares this executor with TFX's on real data so an upgrade that changes
 them fails there first.
 """
+import re
 from typing import Any, Dict, FrozenSet, Iterable, List
 
 from absl import logging
 import apache_beam as beam
 import tensorflow as tf
+from tfx.components.example_gen import driver as example_gen_driver
 from tfx.components.example_gen.csv_example_gen import executor as tfx_csv
+from tfx.proto import example_gen_pb2
 from tfx.types import standard_component_specs
-from tfx.utils import io_utils
+from tfx.utils import io_utils, proto_utils
 from tfx_bsl.coders import csv_decoder
 
 from components.csv_example_gen import null_values as null_values_lib
 
 NULL_VALUES_KEY = "null_values"
+# A split pattern the ExampleGen driver would have resolved ({SPAN}, ...).
+UNRESOLVED = re.compile(r"\{(SPAN|VERSION|YYYY|MM|DD)(:[^}]*)?\}")
+
+
+def resolve_span(exec_properties: Dict[str, Any],
+                 output_dict: Dict[str, List]) -> Dict[str, Any]:
+    """Resolves `{SPAN}` patterns when ExampleGen's driver did not run.
+
+    Open-source Kubeflow never runs the driver (`lifecycle.preCacheCheck`),
+    so the executor would read the literal pattern `span-{SPAN}/*`. This runs
+    TFX's own driver code (newest span and version, input fingerprint) and
+    records span/version/fingerprint on the Examples as the driver would. On
+    LocalDagRunner the driver already resolved it and this is a no-op.
+    """
+    input_config = example_gen_pb2.Input()
+    proto_utils.json_to_proto(
+        exec_properties[standard_component_specs.INPUT_CONFIG_KEY],
+        input_config)
+    if not any(UNRESOLVED.search(split.pattern)
+               for split in input_config.splits):
+        return exec_properties
+    resolved = example_gen_driver.FileBasedDriver(None).resolve_exec_properties(
+        dict(exec_properties), None, None)
+    for artifact in output_dict[standard_component_specs.EXAMPLES_KEY]:
+        example_gen_driver.update_output_artifact(resolved,
+                                                  artifact.mlmd_artifact)
+        artifact.span = resolved["span"]  # the Examples' own property too
+    logging.info("No ExampleGen driver ran: resolved span %s (version %s) "
+                 "here.", resolved["span"], resolved["version"])
+    return resolved
 
 
 def blank_null_tokens(cells: List[bytes],
@@ -111,3 +144,7 @@ class Executor(tfx_csv.Executor):
 
     def GetInputSourceToExamplePTransform(self):
         return csv_to_example
+
+    def Do(self, input_dict, output_dict, exec_properties):
+        super().Do(input_dict, output_dict,
+                   resolve_span(exec_properties, output_dict))

@@ -171,3 +171,30 @@ def test_comma_string_form_is_read_like_the_json_list(ours_on_tokens,
                                                       tmp_path):
     assert _run(Executor, WITH_TOKENS, tmp_path,
                 **{NULL_VALUES_KEY: "NA, null"}) == ours_on_tokens
+
+
+def test_an_unresolved_span_pattern_reads_the_newest_span(tmp_path):
+    """Kubeflow OSS runs no ExampleGen driver: the executor resolves {SPAN}."""
+    for span, rows in ((1, "1,a\n2,b\n"), (2, "7,c\n8,d\n9,e\n")):
+        folder = tmp_path / "data" / f"span-{span}"
+        folder.mkdir(parents=True)
+        (folder / "data.csv").write_text("id,color\n" + rows)
+    examples = standard_artifacts.Examples()
+    examples.uri = str(tmp_path / "examples")
+    Executor().Do({}, {specs.EXAMPLES_KEY: [examples]}, {
+        specs.INPUT_BASE_KEY: str(tmp_path / "data"),
+        specs.INPUT_CONFIG_KEY: proto_utils.proto_to_json(example_gen_pb2.Input(
+            splits=[example_gen_pb2.Input.Split(name="single_split",
+                                                pattern="span-{SPAN}/*")])),
+        specs.OUTPUT_CONFIG_KEY: proto_utils.proto_to_json(
+            example_gen_pb2.Output(split_config=example_gen_pb2.SplitConfig(
+                splits=[example_gen_pb2.SplitConfig.Split(
+                    name="train", hash_buckets=1)]))),
+    })
+    assert examples.span == 2
+    assert examples.get_string_custom_property("input_fingerprint")
+    files = tf.io.gfile.glob(f"{examples.uri}/Split-train/*")
+    ids = sorted(tf.train.Example.FromString(r.numpy()).features.feature[
+        "id"].int64_list.value[0]
+        for r in tf.data.TFRecordDataset(files, compression_type="GZIP"))
+    assert ids == [7, 8, 9]

@@ -27,7 +27,10 @@ class PusherSpec(ComponentSpec):
 
     PARAMETERS = {
         KEYS.PUSH_DESTINATION_KEY: ExecutionParameter(
-            type=pusher_pb2.PushDestination),
+            type=pusher_pb2.PushDestination, optional=True),
+        # The model base as a plain string: what a Kubeflow runtime
+        # parameter can be (it cannot sit inside the proto).
+        KEYS.MODEL_BASE_KEY: ExecutionParameter(type=str, optional=True),
         KEYS.PIPELINE_NAME_KEY: ExecutionParameter(type=str),
         KEYS.TRAINED_WITH_KEY: ExecutionParameter(type=str, optional=True),
         # Set at run time by the driver; part of the cache key.
@@ -70,12 +73,13 @@ class Pusher(base_component.BaseComponent):
 
     def __init__(self, model: types.BaseChannel,
                  model_blessing: types.BaseChannel,
-                 push_destination: pusher_pb2.PushDestination,
-                 pipeline_name: str,
+                 push_destination: Optional[pusher_pb2.PushDestination] = None,
+                 pipeline_name: str = "",
                  schema: Optional[types.BaseChannel] = None,
                  statistics: Optional[types.BaseChannel] = None,
                  examples: Optional[types.BaseChannel] = None,
-                 trained_with: Optional[str] = None):
+                 trained_with: Optional[str] = None,
+                 model_base=None):
         """Construct a Pusher.
 
         Args:
@@ -92,13 +96,19 @@ class Pusher(base_component.BaseComponent):
                 ExampleGen); recorded in the lineage.
             trained_with: Optional fingerprint of the Trainer's settings and
                 code, recorded in the lineage (ServedBaseline matches it).
+            model_base: Instead of `push_destination`: the model base as a
+                string or a runtime parameter (Kubeflow).
 
         Raises:
             ValueError: On a destination other than a non-empty filesystem
                 base directory.
         """
-        if push_destination.WhichOneof("destination") != "filesystem" or (
-                not push_destination.filesystem.base_directory):
+        if (push_destination is None) == (model_base is None):
+            raise ValueError("Pass exactly one of push_destination and "
+                             "model_base.")
+        if push_destination is not None and (
+                push_destination.WhichOneof("destination") != "filesystem"
+                or not push_destination.filesystem.base_directory):
             raise ValueError(
                 "push_destination must be PushDestination(filesystem="
                 "PushDestination.Filesystem(base_directory=...)) with a "
@@ -109,5 +119,6 @@ class Pusher(base_component.BaseComponent):
             model=model, model_blessing=model_blessing, schema=schema,
             statistics=statistics, examples=examples,
             trained_with=trained_with,
-            push_destination=push_destination, pipeline_name=pipeline_name,
+            push_destination=push_destination, model_base=model_base,
+            pipeline_name=pipeline_name,
             pushed_model=types.Channel(type=standard_artifacts.PushedModel)))

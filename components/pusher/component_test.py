@@ -53,8 +53,7 @@ def test_pusher_takes_the_evaluators_blessing_and_ships_schema_and_stats(
 
     properties = pusher.exec_properties
     assert properties[executor.PIPELINE_NAME_KEY] == config.pipeline_name
-    assert json.loads(properties[executor.PUSH_DESTINATION_KEY]) == {
-        "filesystem": {"base_directory": config.model_base}}
+    assert properties[executor.MODEL_BASE_KEY] == config.model_base
 
 
 def test_pusher_is_inside_the_blessing_cond(config):
@@ -119,9 +118,8 @@ def test_compiled_pusher_requires_the_blessing_and_gates_on_it(tmp_path):
     assert compare.op == compare.Operation.EQUAL
 
     parameters = node.parameters.parameters
-    assert json.loads(parameters[executor.PUSH_DESTINATION_KEY].field_value
-                      .string_value) == {
-        "filesystem": {"base_directory": config.model_base}}
+    assert parameters[executor.MODEL_BASE_KEY].field_value.string_value == (
+        config.model_base)
     assert parameters[executor.PIPELINE_NAME_KEY].field_value.string_value \
         == config.pipeline_name
     # The serving state is not a constant of the compiled pipeline: the
@@ -180,3 +178,17 @@ def test_a_remote_destination_is_accepted_as_given():
         "gs://bucket/serving/taxi"), pipeline_name="p")
     assert json.loads(pusher.exec_properties[executor.PUSH_DESTINATION_KEY]) \
         == {"filesystem": {"base_directory": "gs://bucket/serving/taxi"}}
+
+
+def test_model_base_and_push_destination_exclude_each_other():
+    from tfx.proto import pusher_pb2
+    from tfx.types import channel, standard_artifacts
+    from components.pusher import Pusher
+    model = channel.Channel(type=standard_artifacts.Model)
+    blessing = channel.Channel(type=standard_artifacts.ModelBlessing)
+    destination = pusher_pb2.PushDestination(
+        filesystem=pusher_pb2.PushDestination.Filesystem(base_directory="s/m"))
+    for kwargs in ({}, {"push_destination": destination, "model_base": "s/m"}):
+        with pytest.raises(ValueError, match="exactly one"):
+            Pusher(model=model, model_blessing=blessing, pipeline_name="p",
+                   **kwargs)

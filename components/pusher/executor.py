@@ -26,6 +26,7 @@ STATISTICS_KEY = "statistics"
 EXAMPLES_KEY = "examples"
 PUSHED_MODEL_KEY = "pushed_model"
 PUSH_DESTINATION_KEY = "push_destination"
+MODEL_BASE_KEY = "model_base"
 PIPELINE_NAME_KEY = "pipeline_name"
 TRAINED_WITH_KEY = "trained_with"
 SERVING_STATE_KEY = "serving_state_key"
@@ -58,6 +59,16 @@ def _artifact_facts(artifact: types.Artifact) -> dict:
     return facts
 
 
+def model_base_of(exec_properties) -> str:
+    """The model base: `model_base`, else the destination's base directory."""
+    if exec_properties.get(MODEL_BASE_KEY):
+        return exec_properties[MODEL_BASE_KEY].rstrip("/")
+    destination = pusher_pb2.PushDestination()
+    proto_utils.json_to_proto(exec_properties[PUSH_DESTINATION_KEY],
+                              destination)
+    return destination.filesystem.base_directory.rstrip("/")
+
+
 class Executor(base_executor.BaseExecutor):
     """Publishes a blessed model; never reports a version that holds another."""
 
@@ -74,10 +85,7 @@ class Executor(base_executor.BaseExecutor):
                          blessing.uri)
             pushed.set_int_custom_property(PUSHED, 0)
             return
-        destination = pusher_pb2.PushDestination()
-        proto_utils.json_to_proto(exec_properties[PUSH_DESTINATION_KEY],
-                                  destination)
-        model_base = destination.filesystem.base_directory.rstrip("/")
+        model_base = model_base_of(exec_properties)
         model = artifact_utils.get_single_instance(input_dict[MODEL_KEY])
         model_dir = path_utils.serving_model_path(model.uri)
         digest, payload = layout.directory_digests(model_dir)

@@ -13,9 +13,11 @@ from absl import logging
 from tfx import types
 from tfx.components.trainer import executor as trainer_executor
 from tfx.dsl.io import fileio
+from tfx.proto import trainer_pb2
 from tfx.types import artifact_utils, standard_component_specs
-from tfx.utils import path_utils
+from tfx.utils import path_utils, proto_utils
 
+TRAIN_STEPS_KEY = "train_steps"
 REPORT_PATH = os.path.join("assets.extra", "optimization_report.json")
 
 
@@ -41,11 +43,30 @@ def record_report(model: types.Artifact) -> dict:
     return report
 
 
+def with_train_steps(exec_properties: dict) -> dict:
+    """`train_args` with `train_steps` (a Kubeflow runtime parameter) applied.
+
+    A runtime parameter cannot sit inside the TrainArgs proto, so the
+    compiled spec carries the step count as its own exec property.
+    """
+    steps = exec_properties.get(TRAIN_STEPS_KEY)
+    if steps is None:
+        return exec_properties
+    train_args = trainer_pb2.TrainArgs()
+    proto_utils.json_to_proto(
+        exec_properties.get(standard_component_specs.TRAIN_ARGS_KEY) or "{}",
+        train_args)
+    train_args.num_steps = int(steps)
+    return {**exec_properties, standard_component_specs.TRAIN_ARGS_KEY:
+            proto_utils.proto_to_json(train_args)}
+
+
 class OptimizingTrainerExecutor(trainer_executor.GenericExecutor):
     """Runs `run_fn` exactly as TFX does, then records its report."""
 
     def Do(self, input_dict, output_dict, exec_properties):
-        super().Do(input_dict, output_dict, exec_properties)
+        super().Do(input_dict, output_dict,
+                   with_train_steps(exec_properties))
         model = artifact_utils.get_single_instance(
             output_dict[standard_component_specs.MODEL_KEY])
         report = record_report(model)
