@@ -7,7 +7,7 @@
 The flags are exactly those of TFX's
 `tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor`, whose own
 flag parser and `main` do the work. This shim only fixes what open-source KFP v2
-does differently from Vertex (see /work/shared/reference/kubeflow-v2.md):
+does differently from Vertex (see ../shared/reference/kubeflow-v2.md):
 
 1. Untyped input artifacts (reference §1.4 "Inputs", §3.1 patches 1, 2, 4; Traps).
    KFP OSS 2.0.5 (and master) sends upstream artifacts as

@@ -87,7 +87,7 @@ def test_a_layout_edit_re_runs_the_components_that_read_versions(
     # The Trainer too: its export writes the serving inputs' missing-value
     # markers into the model with serving.layout (modules/signatures.py).
     assert _changed(before, _code_keys(tmp_path)) == [
-        "Evaluator", "Pusher", "Trainer", "ServedBaseline"]
+        "Evaluator", "Pusher", "ServedBaseline", "Trainer"]
 
 
 def test_a_component_edit_re_runs_that_component_only(project, tmp_path):

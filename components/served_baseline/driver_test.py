@@ -280,16 +280,16 @@ def test_create_pipeline_runs_the_driver_for_both_baselines(tmp_path):
         packed.Unpack(spec)
         drivers[node_id] = spec.class_path
     expected = f"{driver.__name__}.ServingStateDriver"
-    assert drivers["served_baseline"] == expected
-    assert drivers["served_teacher"] == expected
+    assert drivers["ServedBaseline"] == expected
+    assert drivers["ServedTeacher"] == expected
     nodes = {n.pipeline_node.node_info.id: n.pipeline_node for n in ir.nodes}
-    teacher = nodes["served_teacher"].inputs.inputs
+    teacher = nodes["ServedTeacher"].inputs.inputs
     assert teacher[executor.EXAMPLES_KEY].channels[0] \
         .producer_node_query.id == "CsvExampleGen"
-    baseline = nodes["served_baseline"].inputs.inputs
+    baseline = nodes["ServedBaseline"].inputs.inputs
     assert baseline[executor.CANDIDATE_KEY].channels[0] \
         .producer_node_query.id == "Trainer"
-    for node in ("served_baseline", "served_teacher"):
+    for node in ("ServedBaseline", "ServedTeacher"):
         assert nodes[node].execution_options.caching_options.enable_cache
         # Set by the driver at run time, not a compiled constant.
         assert executor.SERVING_STATE_KEY not in (
