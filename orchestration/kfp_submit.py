@@ -75,7 +75,9 @@ def check_params(package_path: str, params: Mapping[str, str]) -> Dict[str, obje
     kubeflow_check's, the one `tfx-prod compile` applies.
     """
     spec = _load_spec(package_path)
-    found = kubeflow_check.parameter_problems(spec, params)
+    # The whole backend check: a hand-edited or stale spec fails here, not
+    # at run creation on the cluster.
+    found = kubeflow_check.problems(spec, params)
     if found:
         raise InputError(f"{package_path}: " + "; ".join(found))
     return {name: _typed(name, params[name],

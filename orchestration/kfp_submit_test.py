@@ -187,3 +187,14 @@ def test_fake_kfp_records_query_and_json():
             assert json.load(reply)["run_id"] == "run-1"
     [seen] = server.requests
     assert (seen.query, seen.json()) == ({"x": "1"}, {"a": 1})
+
+
+def test_a_spec_the_backend_rejects_is_refused_before_any_request_to_fake_kfp_api(
+        fake, tmp_path, monkeypatch):
+    resolver = {**SPEC, "deploymentSpec": {"executors": {"exec-gen": {
+        "resolver": {"outputArtifactQueries": {}}}}}}
+    monkeypatch.setattr(f"{__name__}.SPEC", resolver)
+    package = write_package(tmp_path)
+    with pytest.raises(kfp_submit.InputError, match="resolver"):
+        kfp_submit.submit(package, fake.url, PARAMS)
+    assert fake.requests == []
