@@ -69,7 +69,7 @@ def evaluate_condition(condition: str, inputs: dict) -> bool:
     allowed = (ast.Expression, ast.BoolOp, ast.And, ast.Or, ast.UnaryOp,
                ast.Not, ast.Compare, ast.Eq, ast.NotEq, ast.Lt, ast.LtE,
                ast.Gt, ast.GtE, ast.Constant, ast.Subscript, ast.Name,
-               ast.Load, ast.Index if hasattr(ast, "Index") else ast.Load)
+               ast.Load)
     for node in ast.walk(tree):
         if not isinstance(node, allowed) or (
                 isinstance(node, ast.Name) and node.id != "_v"):
@@ -156,7 +156,7 @@ def run_spec(spec_path: str, arguments: dict, pipeline_root: str,
     env = {**os.environ, "TF_USE_LEGACY_KERAS": "1"}  # as the image's ENV
     for number, name in enumerate(order, 1):
         task = tasks[name]
-        upstream = kubeflow_check._upstream(task)  # pylint: disable=protected-access
+        upstream = kubeflow_check.upstream_tasks(task)
         if any(result.states.get(u) == "skipped" for u in upstream):
             result.states[name] = "skipped"
             log(f"  [{number}/{len(order)}] {name:<16} skipped (upstream skipped)")

@@ -85,12 +85,14 @@ def _dag_problems(name: str, dag: dict, components: dict) -> Iterable[str]:
                 if "taskFinalStatus" in source:
                     yield (f"{where}: input {key!r} uses taskFinalStatus, which "
                            "the KFP 2.0.5 driver does not implement")
-    cycle = _cycle(tasks)
-    if cycle:
-        yield f"{name}: tasks form a cycle: {' -> '.join(cycle)}"
+    try:
+        topological_order(tasks)
+    except SpecError as e:
+        yield f"{name}: {e}"
 
 
-def _upstream(task: dict) -> set:
+def upstream_tasks(task: dict) -> set:
+    """Tasks `task` waits for: dependentTasks plus producers of its inputs."""
     upstream = set(task.get("dependentTasks", []))
     for kind in ("artifacts", "parameters"):
         for source in task.get("inputs", {}).get(kind, {}).values():
@@ -110,7 +112,7 @@ def topological_order(tasks: dict) -> list:
         if state.get(name) == "visiting":
             raise SpecError("tasks form a cycle: " + " -> ".join(trail + [name]))
         state[name] = "visiting"
-        for upstream in sorted(_upstream(tasks[name]) & tasks.keys()):
+        for upstream in sorted(upstream_tasks(tasks[name]) & tasks.keys()):
             visit(upstream, trail + [name])
         state[name] = "done"
         order.append(name)
@@ -118,14 +120,6 @@ def topological_order(tasks: dict) -> list:
     for name in sorted(tasks):
         visit(name, [])
     return order
-
-
-def _cycle(tasks: dict) -> Optional[list]:
-    try:
-        topological_order(tasks)
-    except SpecError as e:
-        return str(e).split(": ", 1)[1].split(" -> ")
-    return None
 
 
 def problems(spec: dict, parameters: Optional[dict] = None) -> list:
