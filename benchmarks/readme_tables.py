@@ -19,7 +19,7 @@ import os
 import re
 import sys
 
-from benchmarks import opt_report, serving_bench, tables, workdirs
+from benchmarks import kubeflow, opt_report, serving_bench, tables, workdirs
 
 RENDERERS = {
     "setup": tables.setup,
@@ -27,6 +27,7 @@ RENDERERS = {
     "tflite-speed": opt_report.quantization,
     "models": opt_report.optimizations,
     "serving": serving_bench.render_serving_table,
+    "kubeflow": kubeflow.render,
 }
 
 README = os.path.join(workdirs.REPO_DIR, "README.md")

@@ -6,6 +6,8 @@
 
 Phases: TFX's own taxi example as shipped (anchor), the same example with
 tfx-prod's steps and no Beam args (control), tfx-prod (ours), then
+`tfx-prod compile` and the compiled Kubeflow spec executed locally as KFP
+OSS would (kubeflow, against ours' cold run of the same repeat),
 tfx-prod's pruning and distillation recipes in ours' pipeline home
 (optimizations), and last the same span through `tfx-prod init` and the
 generic defaults, no taxi modules (generic). Every repeat runs them in one fixed order (ORDER), each
@@ -28,20 +30,22 @@ import shutil
 import subprocess
 import traceback
 
-from benchmarks import (anchor, compare, generic, machine, opt_compare,
-                        optimizations, ours, report, serving_bench, workdirs)
+from benchmarks import (anchor, compare, generic, kubeflow, machine,
+                        opt_compare, optimizations, ours, report,
+                        serving_bench, workdirs)
 from benchmarks.progress import phase, say
 from pipeline.configs import PipelineConfig
 
-PHASES = ("anchor", "control", "ours", "optimizations", "generic")
+PHASES = ("anchor", "control", "ours", "kubeflow", "optimizations", "generic")
 # Within each repeat; each pipeline phase is a cold run then a cached one.
-ORDER = ("anchor", "control", "ours", "optimizations", "generic")
+ORDER = ("anchor", "control", "ours", "kubeflow", "optimizations", "generic")
 DEFAULT_REPEATS = 3
 SMOKE = {"repeats": 1, "rows": 2000, "train_steps": 50}
 SMOKE_GATES_OFF = ["--min-auc", "0", "--min-accuracy", "0"]
 SMOKE_RESULTS_DIR = os.path.join(workdirs.WORK_DIR, "smoke-results")
 LABELS = {**anchor.LABELS, "ours": ours.LABEL,
           "optimizations": "tfx-prod recipes (prune, distill)",
+          kubeflow.NAME: kubeflow.LABEL,
           "generic": generic.LABEL}
 
 
@@ -66,9 +70,10 @@ def _phases(text):
         raise argparse.ArgumentTypeError(
             f"unknown phase(s) {unknown}; choose from {', '.join(PHASES)} "
             "or all")
-    # The recipes run in ours' pipeline home, on ours' cold-run baseline.
-    return tuple(p for p in ORDER if p in names
-                 or (p == "ours" and "optimizations" in names))
+    # The recipes run in ours' pipeline home, on ours' cold-run baseline;
+    # the Kubeflow figures are ratios to ours' cold run of the same repeat.
+    return tuple(p for p in ORDER if p in names or (
+        p == "ours" and {"optimizations", "kubeflow"} & set(names)))
 
 
 def _parse(argv):
@@ -77,8 +82,9 @@ def _parse(argv):
         description="Benchmark tfx-prod against TFX's own taxi example.")
     parser.add_argument("--only", type=_phases, default=PHASES,
                         help="comma list of phases (anchor, control, ours, "
-                             "optimizations) or all; optimizations also "
-                             "runs ours, whose home it builds on")
+                             "kubeflow, optimizations, generic) or all; "
+                             "optimizations and kubeflow also run ours "
+                             "(its home; its cold run is their anchor)")
     parser.add_argument("--repeats", type=_positive,
                         help=f"timed repeats of every run (default "
                              f"{DEFAULT_REPEATS}; a figure is the median)")
@@ -173,6 +179,7 @@ def _write(results, results_dir):
     for name in PHASES:
         results[name]["status"] = _status(results[name], repeats)
     results["comparison"] = compare.compute(results)
+    results["comparison"][kubeflow.NAME] = kubeflow.figures(results)
     results["comparison"]["models"] = opt_compare.merge(
         [r for r in results["optimizations"]["repeats"] if "rows" in r])
     results = _relative(results)
@@ -190,6 +197,8 @@ def _run_phase(name, repeat, settings, results):
         return ours.run(repeat, settings)
     if name == "generic":
         return generic.run(repeat, settings)
+    if name == kubeflow.NAME:
+        return kubeflow.run(repeat, settings)
     return optimizations.run(results["ours"]["repeats"][-1], settings)
 
 
@@ -225,7 +234,8 @@ def main(argv=None):
             _write(results, results_dir)
     if not args.keep_work:
         with phase("remove pipeline roots (--keep-work keeps them)"):
-            for name in ("anchor", "control", ours.NAME, generic.NAME):
+            for name in ("anchor", "control", ours.NAME, generic.NAME,
+                         kubeflow.NAME):
                 workdirs.remove(name)
     say(f"results written to {results_dir}/results.{{json,md}}")
     requested = [results[name] for name in args.only]

@@ -53,8 +53,9 @@ class PipelineConfig:
     gates: dict[str, Any] = dataclasses.field(default_factory=dict)
     beam_pipeline_args: list[str] = dataclasses.field(default_factory=list)
     enable_cache: bool = True
-    # Kubeflow: the model base as a runtime parameter (kubeflow_runner.py).
-    model_base_override: Any = None
+    # Kubeflow: runtime parameters standing in for model_base, gates and
+    # quantization_budget, by those names (kubeflow_runner.py).
+    runtime_parameters: dict[str, Any] = dataclasses.field(default_factory=dict)
     # A SQLite ML Metadata store under the pipeline root (local runs only).
     local_metadata: bool = True
 
@@ -89,8 +90,8 @@ class PipelineConfig:
     @property
     def model_base(self) -> str:
         """Where TF Serving finds this model's versions: SERVING_DIR/MODEL."""
-        if self.model_base_override is not None:
-            return self.model_base_override
+        if "model_base" in self.runtime_parameters:
+            return self.runtime_parameters["model_base"]
         return f"{self.serving_dir.rstrip('/')}/{self.model_name}"
 
     def trainer_config(self) -> dict[str, Any]:

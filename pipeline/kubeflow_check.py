@@ -6,12 +6,15 @@ that passes them can still fail at upload, at run creation or in the driver.
 Each rule below names the backend code it mirrors
 (../shared/reference/kubeflow-v2.md §7), and each problem names the task.
 """
+import json
 import re
 from typing import Iterable, Optional
 
 import yaml
 from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
+
+from components.evaluator import gate_rules
 
 SCHEMA_VERSION = "2.1.0"  # v2_template.go: "KFP only supports 2.1.0"
 # Argo validates workflow field names; KFP uses IR task names unchanged.
@@ -180,6 +183,25 @@ def parameter_problems(spec: dict, parameters: dict) -> list:
                 not definition.get("isOptional")):
             found.append(f"run parameter {key!r} is missing: the spec has no "
                          "default and KFP fails the run without it")
+    return found + _gate_problems(spec, parameters)
+
+
+def _gate_problems(spec: dict, parameters: dict) -> list:
+    """Gates given at run time, checked now rather than after training."""
+    found = []
+    for name, task in spec["root"]["dag"]["tasks"].items():
+        inputs = task.get("inputs", {}).get("parameters", {})
+        recipe = inputs.get(gate_rules.RECIPE_KEY, {}).get(
+            "runtimeValue", {}).get("constant")
+        source = inputs.get(gate_rules.GATES_KEY, {}).get(
+            "componentInputParameter")
+        if recipe is None or source not in parameters:
+            continue
+        try:
+            gate_rules.parse_gates(json.loads(recipe)["task"],
+                                   str(parameters[source]))
+        except ValueError as error:
+            found.append(f"task {name!r}: run parameter {source!r}: {error}")
     return found
 
 

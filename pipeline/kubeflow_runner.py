@@ -25,18 +25,31 @@ IMAGE_PROJECT_DIR = "/opt/tfx-prod"
 ENTRYPOINT = ("python", "-m", "orchestration.kfp_entrypoint")
 TARGETS = ("kubeflow", "vertex")
 
-# What a run varies: name -> (config field, type).
+def _gates_json(config: PipelineConfig) -> str:
+    from pipeline.pipeline import evaluation_gates
+    return json.dumps(evaluation_gates(config), sort_keys=True)
+
+
+def _quantization_budget(config: PipelineConfig) -> float:
+    from pipeline.pipeline import quantization_budget
+    return quantization_budget(config)
+
+
+# What a run varies: name -> (type, its value for a config).
 RUNTIME_PARAMETERS = {
-    "data_root": ("data_root", str),
-    "model_base": ("model_base", str),
-    "train_steps": ("train_steps", int),
+    "data_root": (str, lambda config: config.data_root),
+    "model_base": (str, lambda config: config.model_base),
+    "train_steps": (int, lambda config: config.train_steps),
+    # The Evaluator's gates as one JSON object (eval_config.GATE_KEYS).
+    "gates": (str, _gates_json),
+    "quantization_budget": (float, _quantization_budget),
 }
 
 
 def run_parameters(config: PipelineConfig) -> dict:
     """Every runtime parameter's value for `config` (the spec has no defaults)."""
-    return {name: kind(getattr(config, field))
-            for name, (field, kind) in RUNTIME_PARAMETERS.items()}
+    return {name: kind(value_of(config))
+            for name, (kind, value_of) in RUNTIME_PARAMETERS.items()}
 
 
 def _in_image(path: Optional[str]) -> Optional[str]:
@@ -54,11 +67,11 @@ def parameterized(config: PipelineConfig) -> PipelineConfig:
     """`config` with runtime parameters where a run varies, caching off."""
     from tfx.orchestration import data_types
     params = {name: data_types.RuntimeParameter(name=name, ptype=kind)
-              for name, (_, kind) in RUNTIME_PARAMETERS.items()}
+              for name, (kind, _) in RUNTIME_PARAMETERS.items()}
     return dataclasses.replace(
-        config, data_root=params["data_root"],
-        model_base_override=params["model_base"],
-        train_steps=params["train_steps"],
+        config, data_root=params.pop("data_root"),
+        train_steps=params.pop("train_steps"),
+        runtime_parameters=params,
         schema_path=_in_image(config.schema_path),
         # KFP caches on input names and parameters; ExampleGen's are the same
         # every run, so a cached spec would never retrain on new data.

@@ -62,6 +62,8 @@ def test_what_a_run_varies_is_a_runtime_parameter_without_default(compiled):
     assert tasks["CsvExampleGen"]["runtimeParameters"] == ["input_base"]
     assert tasks["Trainer"]["runtimeParameters"] == ["train_steps"]
     assert tasks["Pusher"]["runtimeParameters"] == ["model_base"]
+    assert tasks["Evaluator"]["runtimeParameters"] == ["gates"]
+    assert tasks["Quantizer"]["runtimeParameters"] == ["max_metric_loss"]
 
 
 def test_caching_is_off_in_the_spec_itself(compiled):
@@ -91,9 +93,15 @@ def test_structure_matches_the_golden_file(compiled):
 
 def test_run_parameters_come_from_the_config(compiled):
     config, _, _ = compiled
-    assert kubeflow_runner.run_parameters(config) == {
+    params = kubeflow_runner.run_parameters(config)
+    gates = json.loads(params.pop("gates"))
+    assert params == {
         "data_root": config.data_root, "model_base": "gs://bucket/serving/taxi",
-        "train_steps": config.train_steps}
+        "train_steps": config.train_steps,
+        "quantization_budget": config.gates["quantization_max_auc_drop"]}
+    # The Evaluator's gates only: the Quantizer's budget is its own parameter.
+    assert gates == {key: value for key, value in config.gates.items()
+                     if key != "quantization_max_auc_drop"}
 
 
 def test_output_suffix_must_fit_the_target(tmp_path):
@@ -149,6 +157,18 @@ def test_check_requires_every_run_parameter_and_refuses_unknown(compiled):
         kubeflow_check.check(spec, params)
     with pytest.raises(kubeflow_check.SpecError, match="'steps' is not a param"):
         kubeflow_check.check(spec, {**params, "train_steps": 1, "steps": 1})
+
+
+def test_check_refuses_gates_the_evaluator_could_not_apply(compiled):
+    """Found at submit, not by a run that fails after training."""
+    config, _, spec = compiled
+    params = kubeflow_runner.run_parameters(config)
+    kubeflow_check.check(spec, params)
+    gates = json.loads(params["gates"])
+    del gates["min_auc"]
+    with pytest.raises(kubeflow_check.SpecError,
+                       match="'Evaluator': run parameter 'gates': gate min_auc"):
+        kubeflow_check.check(spec, {**params, "gates": json.dumps(gates)})
 
 
 def test_kfps_strict_loader_refuses_an_unknown_field(compiled):

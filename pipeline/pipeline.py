@@ -7,11 +7,9 @@ CsvExampleGen -> StatisticsGen -> ImportSchemaGen|SchemaGen -> ExampleValidator
 import hashlib
 import json
 
-import tensorflow_model_analysis as tfma
-
 from components.anomaly_gate import AnomalyGate
 from components.csv_example_gen import CsvExampleGen
-from components.evaluator import Evaluator
+from components.evaluator import Evaluator, gate_rules
 from components.pusher import Pusher
 from components.quantizer import Quantizer
 from components.served_baseline import ServedBaseline
@@ -26,99 +24,16 @@ RUN_FN = "modules.trainer.run_fn"
 INFERRED_SCHEMA_NOTE = "the schema SchemaGen inferred from this span"
 
 
-def _gated(class_name: str, threshold: tfma.MetricThreshold, **kwargs):
-    """A metric gated on the overall slice only (`per_slice_thresholds`).
-
-    A plain `threshold` would gate every slice, and small slices' metrics
-    are noise (taxi: cash rides have almost no big tippers). Per-slice
-    metrics are reported, not gated.
-    """
-    return tfma.MetricConfig(
-        class_name=class_name, per_slice_thresholds=[
-            tfma.PerSliceMetricThreshold(slicing_specs=[tfma.SlicingSpec()],
-                                         threshold=threshold)], **kwargs)
+def evaluation_gates(config: PipelineConfig):
+    """The Evaluator's gates: the project's, or a Kubeflow runtime parameter."""
+    return config.runtime_parameters.get(
+        "gates", gate_rules.evaluation_gates(config.task, config.gates))
 
 
-def _floor_and_change(floor: float, max_drop: float) -> tfma.MetricThreshold:
-    return tfma.MetricThreshold(
-        value_threshold=tfma.GenericValueThreshold(
-            lower_bound={"value": floor}),
-        # Skipped automatically on the first model (nothing served yet).
-        change_threshold=tfma.GenericChangeThreshold(
-            direction=tfma.MetricDirection.HIGHER_IS_BETTER,
-            absolute={"value": -max_drop}))
-
-
-def _floor(floor: float) -> tfma.MetricThreshold:
-    return tfma.MetricThreshold(value_threshold=tfma.GenericValueThreshold(
-        lower_bound={"value": floor}))
-
-
-def _metrics(config: PipelineConfig) -> list:
-    gates = config.gates
-    if config.task == "binary":
-        return [tfma.MetricsSpec(metrics=[
-            tfma.MetricConfig(class_name="ExampleCount"),
-            _gated("AUC", _floor_and_change(gates["min_auc"],
-                                            gates["max_auc_regression"])),
-            _gated("BinaryAccuracy", _floor(gates["min_accuracy"])),
-            tfma.MetricConfig(class_name="Calibration"),
-            tfma.MetricConfig(class_name="CalibrationPlot"),
-            tfma.MetricConfig(class_name="MeanLabel"),
-            tfma.MetricConfig(class_name="MeanPrediction"),
-            tfma.MetricConfig(class_name="Precision"),
-            tfma.MetricConfig(class_name="Recall"),
-        ])]
-    if config.task == "multiclass":
-        classes = list(range(len(config.classes)))
-        return [
-            tfma.MetricsSpec(metrics=[
-                tfma.MetricConfig(class_name="ExampleCount"),
-                _gated("SparseCategoricalAccuracy",
-                       _floor(gates["min_accuracy"])),
-                tfma.MetricConfig(class_name="MultiClassConfusionMatrixPlot"),
-            ]),
-            # One-vs-rest AUC per class, and their macro average (gated).
-            tfma.MetricsSpec(
-                metrics=[_gated("AUC", _floor_and_change(
-                    gates["min_auc"], gates["max_auc_regression"]))],
-                binarize=tfma.BinarizationOptions(class_ids={"values": classes}),
-                # TFMA needs the weights to average over all classes.
-                aggregate=tfma.AggregationOptions(
-                    macro_average=True,
-                    class_weights={i: 1.0 for i in classes})),
-        ]
-    rmse = tfma.MetricThreshold(change_threshold=tfma.GenericChangeThreshold(
-        direction=tfma.MetricDirection.LOWER_IS_BETTER,
-        absolute={"value": gates["max_rmse_increase"]}))
-    if gates.get("max_rmse") is not None:
-        rmse.value_threshold.CopyFrom(tfma.GenericValueThreshold(
-            upper_bound={"value": gates["max_rmse"]}))
-    return [tfma.MetricsSpec(metrics=[
-        tfma.MetricConfig(class_name="ExampleCount"),
-        _gated("RootMeanSquaredError", rmse),
-        tfma.MetricConfig(class_name="MeanAbsoluteError"),
-        tfma.MetricConfig(class_name="MeanLabel"),
-        tfma.MetricConfig(class_name="MeanPrediction"),
-    ])]
-
-
-def make_eval_config(config: PipelineConfig) -> tfma.EvalConfig:
-    """The task's metrics and gates: floors plus "no worse than what is served"."""
-    return tfma.EvalConfig(
-        model_specs=[tfma.ModelSpec(
-            signature_name="serving_tf_example",
-            preprocessing_function_names=["transform_features"],
-            label_key=config.label_key,
-            prediction_key=output_name(config.task))],
-        slicing_specs=[tfma.SlicingSpec()] + [
-            tfma.SlicingSpec(feature_keys=[key])
-            for key in config.slice_features],
-        metrics_specs=_metrics(config))
-
-
-def quantization_budget(config: PipelineConfig) -> float:
+def quantization_budget(config: PipelineConfig):
     """The largest loss in the task's metric a TFLite variant may cost."""
+    if "quantization_budget" in config.runtime_parameters:
+        return config.runtime_parameters["quantization_budget"]
     key = ("quantization_max_rmse_increase" if config.task == "regression"
            else "quantization_max_auc_drop")
     return float(config.gates[key])
@@ -208,7 +123,10 @@ def create_pipeline(config: PipelineConfig) -> dsl.Pipeline:
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
         baseline_model=baseline.outputs["model"],
-        eval_config=make_eval_config(config)))
+        recipe=gate_rules.recipe(
+            config.task, config.label_key, output_name(config.task),
+            config.slice_features, len(config.classes)),
+        gates=evaluation_gates(config)))
 
     with dsl.Cond(evaluator.outputs["blessing"].future()[0]
                       .custom_property("blessed") == 1):

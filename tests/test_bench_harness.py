@@ -91,3 +91,37 @@ def test_generic_bench_data_carries_the_taxi_label_and_not_its_source(
     assert list(out.columns) == ["fare", "company", "big_tipper"]
     assert out["big_tipper"].tolist() == [1, 0, 0, 1]
     assert out["company"].tolist() == ["A", "B", "C", ""]
+
+
+def test_kubeflow_figures_pair_each_repeat_with_ours_cold_run():
+    from benchmarks import kubeflow
+
+    def ours(repeat, wall):
+        return {"repeat": repeat, "status": "succeeded", "cold": {
+            "returncode": 0, "wall_seconds": wall,
+            "summary": {"status": "succeeded"}}}
+
+    def spec_run(repeat, compile_s, local_s):
+        return {"repeat": repeat, "status": "succeeded",
+                "compile": {"wall_seconds": compile_s},
+                "local_run": {"wall_seconds": local_s},
+                "tasks": {"Trainer": {"state": "succeeded", "seconds": local_s / 4},
+                          "Pusher": {"state": "skipped", "seconds": None}},
+                "pushed_to": None if repeat == 2 else "/s/taxi/1"}
+
+    results = {"ours": {"repeats": [ours(1, 100.0), ours(2, 200.0)]},
+               "kubeflow": {"repeats": [spec_run(1, 10.0, 150.0),
+                                        spec_run(2, 30.0, 500.0),
+                                        {"repeat": 3, "status": "failed"}]}}
+    figures = kubeflow.figures(results)
+    # Paired by repeat: 150/100 and 500/200, never across repeats.
+    assert figures["local_run_over_ours_cold"] == {
+        "median": 2.0, "min": 1.5, "max": 2.5, "n": 2}
+    assert figures["compile_seconds"]["median"] == 20.0
+    assert figures["tasks"]["Trainer"]["max"] == 125.0
+    assert figures["tasks"]["Pusher"] is None  # skipped: no time to report
+    assert figures["pushed"] == [True, False]
+    results["comparison"] = {"kubeflow": figures, "pipelines": {}}
+    table = kubeflow.render(results)
+    assert "| 2.00 (1.50–2.50)× |" in table
+    assert "Pushed a version in 1 of 2 repeats." in table

@@ -4,6 +4,7 @@ import json
 import sys
 
 from pipeline import configs
+from tfx_prod import run_args
 
 EPILOG = """\
 The spec is for open-source Kubeflow Pipelines v2 (schema 2.1.0, no resolvers,
@@ -50,24 +51,39 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "task, as open-source KFP would (a check that "
                              "it runs, not an orchestrator); needs local "
                              "paths for --data/--serving-dir/--pipeline-root")
-    parser.add_argument("--train-steps", type=int, metavar="N",
-                        help="runtime parameter train_steps (default: the "
-                             "project's)")
+    parser.add_argument("--summary-json", metavar="FILE",
+                        help="with --run-local: also write each task's state "
+                             "and seconds, and the pushed version, here")
+    # train_steps, gates and the quantization budget become the spec's
+    # runtime parameters' recorded values; the rest is compiled in.
+    run_args.add_training_arguments(parser)
 
 
 def main(args) -> int:
+    if args.summary_json and not args.run_local:
+        print("error: --summary-json describes a local execution; add "
+              "--run-local", file=sys.stderr)
+        return 2
+    from tfx_prod.quiet import quiet_libraries
+    quiet_libraries()
     from pipeline import kubeflow_check, kubeflow_runner, project as project_lib
     try:
         project = project_lib.load(args.config)
     except project_lib.ProjectError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    overrides = {"data_root": args.data or project.data_root,
-                 "enable_cache": False}
-    if args.train_steps:
-        overrides["train_steps"] = args.train_steps
-    config = configs.PipelineConfig.from_project(
-        project, args.pipeline_root, args.serving_dir, **overrides)
+    train_steps = (args.train_steps or project.train_steps
+                   or configs.PipelineConfig.train_steps)
+    try:
+        config = configs.PipelineConfig.from_project(
+            project, args.pipeline_root, args.serving_dir,
+            data_root=args.data or project.data_root, enable_cache=False,
+            train_steps=train_steps, eval_steps=args.eval_steps,
+            gates=run_args.gates_from_flags(args, project),
+            trainer_options=run_args.trainer_options(args, train_steps))
+    except run_args.UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     output = args.output or ("pipeline.json" if args.target == "vertex"
                              else "pipeline.yaml")
     try:
@@ -86,10 +102,13 @@ def main(args) -> int:
     for name, value in parameters.items():
         print(f"  {name} = {value}")
     if args.run_local:
-        return _run_local(output, parameters, args.pipeline_root)
-    local = [f"{name}={value}" for name, value in
-             [*parameters.items(), ("pipeline_root", args.pipeline_root)]
-             if isinstance(value, str) and "://" not in value]
+        return _run_local(output, parameters, args.pipeline_root,
+                          args.summary_json)
+    locations = {"data_root": parameters["data_root"],
+                 "model_base": parameters["model_base"],
+                 "pipeline_root": args.pipeline_root}
+    local = [f"{name}={value}" for name, value in locations.items()
+             if "://" not in value]
     if local:
         print("note: local paths (" + ", ".join(local) + ") are fine for "
               "local execution of the spec; pods on a cluster need gs:// "
@@ -97,7 +116,8 @@ def main(args) -> int:
     return 0
 
 
-def _run_local(output: str, parameters: dict, pipeline_root: str) -> int:
+def _run_local(output: str, parameters: dict, pipeline_root: str,
+               summary_json=None) -> int:
     import os
     from orchestration import local_spec_run
     root = os.path.abspath(pipeline_root)
@@ -112,4 +132,11 @@ def _run_local(output: str, parameters: dict, pipeline_root: str) -> int:
     destination = pushed.get("metadata", {}).get("pushed_destination")
     print(f"run {run.run_id}: " + (f"pushed {destination}" if destination
                                    else "nothing pushed"))
+    if summary_json:
+        with open(summary_json, "w", encoding="utf-8") as f:
+            json.dump({"run_id": run.run_id, "pushed_to": destination,
+                       "tasks": {task: {"state": state,
+                                        "seconds": run.seconds.get(task)}
+                                 for task, state in run.states.items()}},
+                      f, indent=2)
     return 0

@@ -109,8 +109,6 @@ def _sparsity(text: str) -> float:
 
 
 def add_arguments(run: argparse.ArgumentParser) -> None:
-    pruning, distilling = (recipe_settings.PRUNING_DEFAULTS,
-                           recipe_settings.DISTILLATION_DEFAULTS)
     data = run.add_argument_group("data (each defaults to the project file)")
     data.add_argument("--config", default=str(configs.DEFAULT_PROJECT),
                       metavar="FILE",
@@ -148,7 +146,22 @@ def add_arguments(run: argparse.ArgumentParser) -> None:
                           "letters, digits, '-' (default: tfx-prod-NAME)")
     out.add_argument("--summary-json", metavar="FILE",
                      help="also write the run summary as JSON here")
-    train = run.add_argument_group("training and gates")
+    add_training_arguments(run)
+    execution = run.add_argument_group("execution")
+    execution.add_argument("--beam-arg", action="append", default=[],
+                           metavar="ARG",
+                           help="Beam pipeline option, repeatable (e.g. "
+                                "--beam-arg=--runner=FlinkRunner); replaces the "
+                                "automatic DirectRunner choice")
+    execution.add_argument("--no-cache", action="store_true",
+                           help="re-execute every component")
+
+
+def add_training_arguments(parser: argparse.ArgumentParser) -> None:
+    """Training, gates, optimization and hardware flags: `run` and `compile`."""
+    pruning, distilling = (recipe_settings.PRUNING_DEFAULTS,
+                           recipe_settings.DISTILLATION_DEFAULTS)
+    train = parser.add_argument_group("training and gates")
     defaults = configs.PipelineConfig.__dataclass_fields__
     train.add_argument("--train-steps", type=_positive_int,
                        help="training steps (default: the project's, else "
@@ -174,7 +187,7 @@ def add_arguments(run: argparse.ArgumentParser) -> None:
                        help="largest loss in the task's metric (AUC points, "
                             "or RMSE) a TFLite variant may cost and still be "
                             "blessed")
-    optimize = run.add_argument_group(
+    optimize = parser.add_argument_group(
         "model optimization (the Quantizer runs after any of these)")
     optimize.add_argument("--optimization", choices=("none", "prune", "distill"),
                           default="none",
@@ -204,7 +217,7 @@ def add_arguments(run: argparse.ArgumentParser) -> None:
                           help="distill: weight of the hard-label loss; the "
                                "rest goes to the teacher (default: "
                                f"{distilling['alpha']})")
-    hardware = run.add_argument_group("hardware")
+    hardware = parser.add_argument_group("hardware")
     hardware.add_argument("--strategy", default="auto",
                           choices=("auto", "tpu", "mirrored", "multiworker",
                                    "one-device", "cpu"),
@@ -216,14 +229,6 @@ def add_arguments(run: argparse.ArgumentParser) -> None:
                           help="float16 (GPU) / bfloat16 (TPU, CPU) compute")
     hardware.add_argument("--xla", action="store_true",
                           help="compile the training step with XLA")
-    execution = run.add_argument_group("execution")
-    execution.add_argument("--beam-arg", action="append", default=[],
-                           metavar="ARG",
-                           help="Beam pipeline option, repeatable (e.g. "
-                                "--beam-arg=--runner=FlinkRunner); replaces the "
-                                "automatic DirectRunner choice")
-    execution.add_argument("--no-cache", action="store_true",
-                           help="re-execute every component")
 
 
 def _recipe_options(args, train_steps: int) -> dict:
@@ -293,7 +298,7 @@ GATE_FLAGS = {
 }
 
 
-def _gates(args, project) -> dict:
+def gates_from_flags(args, project) -> dict:
     """The project's gates, overridden by the flags that fit its task."""
     gates = dict(project.gates)
     for attr, (key, tasks) in GATE_FLAGS.items():
@@ -439,7 +444,7 @@ def build_config(args) -> tuple[PipelineConfig, dict]:
         project, root, serving, data_root=data, schema_path=schema,
         model_name=model_name, pipeline_name=pipeline_name,
         train_steps=train_steps, eval_steps=args.eval_steps,
-        gates=_gates(args, project),
+        gates=gates_from_flags(args, project),
         trainer_options=trainer_options(args, train_steps),
         enable_cache=not args.no_cache)
     if args.beam_arg:

@@ -3,6 +3,7 @@
 Real TFMA runs (Beam DirectRunner, in process) on 300 real tf.Examples and
 two tiny real SavedModels: ~10 s each.
 """
+import json
 import os
 import random
 
@@ -13,8 +14,8 @@ from tfx.types import artifact_utils, standard_artifacts
 from tfx.types import standard_component_specs as specs
 from tfx.utils import proto_utils
 
-from components.evaluator import BASELINE_VERSION
-from components.evaluator.executor import Executor
+from components.evaluator import BASELINE_VERSION, eval_config, gate_rules
+from components.evaluator.executor import Executor, with_run_time_gates
 from components.served_baseline import executor as served_baseline
 
 
@@ -63,7 +64,7 @@ def _examples(root):
     return examples
 
 
-# The shape of pipeline.make_eval_config: an absolute floor plus "no worse
+# The shape of eval_config.make_eval_config: an absolute floor plus "no worse
 # than the baseline" (skipped by TFX when there is no baseline).
 EVAL_CONFIG = tfma.EvalConfig(
     model_specs=[tfma.ModelSpec(signature_name="serving_default",
@@ -88,7 +89,7 @@ def setup(tmp_path_factory):
     return root, candidate, _examples(root)
 
 
-def _evaluate(tmp_path, setup, baseline):
+def _evaluate(tmp_path, setup, baseline, config=None):
     _, candidate, examples = setup
     evaluation = standard_artifacts.ModelEvaluation()
     evaluation.uri = str(tmp_path / "evaluation")
@@ -99,8 +100,8 @@ def _evaluate(tmp_path, setup, baseline):
         {specs.EXAMPLES_KEY: [examples], specs.MODEL_KEY: [candidate],
          specs.BASELINE_MODEL_KEY: [baseline]},
         {specs.EVALUATION_KEY: [evaluation], specs.BLESSING_KEY: [blessing]},
-        {specs.EVAL_CONFIG_KEY: proto_utils.proto_to_json(EVAL_CONFIG),
-         specs.EXAMPLE_SPLITS_KEY: "null"})
+        config or {specs.EVAL_CONFIG_KEY: proto_utils.proto_to_json(EVAL_CONFIG),
+                   specs.EXAMPLE_SPLITS_KEY: "null"})
     return blessing, evaluation
 
 
@@ -139,3 +140,49 @@ def test_the_served_model_is_the_baseline(tmp_path, setup):
               result.metric_validations_per_slice
               for failure in details.failures]
     assert failed and all(f.HasField("change_threshold") for f in failed)
+
+
+# Gates given at run time (a Kubeflow runtime parameter): the recipe and the
+# gates JSON arrive as strings and the executor builds the EvalConfig.
+RECIPE = gate_rules.recipe("binary", "label", "probability",
+                            signature_name="serving_default",
+                            preprocessing_function_names=())
+GATES = {"min_auc": 0.6, "min_accuracy": 0.0, "max_auc_regression": 0.002}
+
+
+def _run_time(gates):
+    return {gate_rules.RECIPE_KEY: json.dumps(RECIPE),
+            gate_rules.GATES_KEY: json.dumps(gates),
+            specs.EXAMPLE_SPLITS_KEY: "null"}
+
+
+def test_run_time_gates_build_the_compiled_eval_config():
+    built = with_run_time_gates(_run_time(GATES))[specs.EVAL_CONFIG_KEY]
+    compiled = eval_config.make_eval_config(RECIPE, GATES)
+    assert proto_utils.json_to_proto(built, tfma.EvalConfig()) == compiled
+    assert with_run_time_gates({"x": 1}) == {"x": 1}  # local runs: untouched
+
+
+def test_run_time_gates_decide_the_blessing(tmp_path, setup):
+    """The floor from the gates JSON is the one applied: 0.99 fails."""
+    baseline = standard_artifacts.Model()
+    baseline.uri = str(tmp_path / "served_baseline")
+    os.makedirs(baseline.uri)
+    baseline.set_int_custom_property(served_baseline.SERVED_VERSION, 0)
+    strict = tmp_path / "strict"
+    strict.mkdir()
+    blessing, _ = _evaluate(strict, setup, baseline,
+                            _run_time({**GATES, "min_auc": 0.99}))
+    assert blessing.get_int_custom_property("blessed") == 0
+
+
+def test_bad_run_time_gates_name_the_gate():
+    cases = {"not json": "JSON object", json.dumps([1]): "JSON object",
+             json.dumps({**GATES, "min_aux": 1}): "'min_aux'.*known: min_auc",
+             json.dumps({**GATES, "min_auc": -1}): "gate min_auc must be"}
+    missing = dict(GATES)
+    del missing["max_auc_regression"]
+    cases[json.dumps(missing)] = "gate max_auc_regression must be"
+    for text, message in cases.items():
+        with pytest.raises(ValueError, match=message):
+            with_run_time_gates({**_run_time(GATES), gate_rules.GATES_KEY: text})

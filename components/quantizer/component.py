@@ -4,11 +4,12 @@ Modelled on tfx/components/pusher/: spec, executor class spec and a component
 that validates its arguments at pipeline construction time. Only standard
 artifact types and primitive parameters, so it compiles for Kubeflow.
 """
-from typing import Optional
+from typing import Optional, Union
 
 from tfx import types
 from tfx.dsl.components.base import base_component
 from tfx.dsl.components.base import executor_spec
+from tfx.orchestration import data_types
 from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter
 from tfx.types.component_spec import ComponentSpec
@@ -73,7 +74,7 @@ class Quantizer(base_component.BaseComponent):
         examples: types.BaseChannel,
         label_key: str,
         task: str = _DEFAULTS[executor.TASK_KEY],
-        max_metric_loss: Optional[float] = None,
+        max_metric_loss: Union[float, data_types.RuntimeParameter, None] = None,
         signature_key: str = _DEFAULTS[executor.SIGNATURE_KEY_KEY],
         eval_split: str = _DEFAULTS[executor.EVAL_SPLIT_KEY],
         calibration_split: str = _DEFAULTS[executor.CALIBRATION_SPLIT_KEY],
@@ -98,7 +99,8 @@ class Quantizer(base_component.BaseComponent):
             max_metric_loss: Largest allowed loss in the task's metric: AUC
                 drop (binary), macro AUC drop (multiclass) or RMSE increase in
                 the label's units (regression). Default 0.01 for binary and
-                multiclass; regression has none and must pass one.
+                multiclass; regression has none and must pass one. A float
+                RuntimeParameter (Kubeflow) is checked when the executor runs.
             signature_key: Dense signature to convert: dict of float32 [None, d]
                 inputs, one output: [None, 1] P(positive) (binary), [None, K]
                 softmax (multiclass) or [None, 1] prediction (regression).
@@ -116,6 +118,9 @@ class Quantizer(base_component.BaseComponent):
                 a negative or non-finite budget (or none for regression), or
                 a count below 1.
         """
+        at_run_time = isinstance(max_metric_loss, data_types.RuntimeParameter)
+        if at_run_time and max_metric_loss.ptype is not float:
+            raise TypeError("max_metric_loss as a runtime parameter must be a float")
         params = executor.parameters({
             executor.TASK_KEY: task,
             executor.SIGNATURE_KEY_KEY: signature_key,
@@ -123,11 +128,14 @@ class Quantizer(base_component.BaseComponent):
             executor.EVAL_SPLIT_KEY: eval_split,
             executor.CALIBRATION_SPLIT_KEY: calibration_split,
             executor.VARIANTS_KEY: variants,
-            executor.MAX_METRIC_LOSS_KEY: max_metric_loss,
+            # Any valid budget stands in for a runtime one while checking the rest.
+            executor.MAX_METRIC_LOSS_KEY: 0.0 if at_run_time else max_metric_loss,
             executor.MAX_EVAL_EXAMPLES_KEY: max_eval_examples,
             executor.CALIBRATION_EXAMPLES_KEY: calibration_examples,
             executor.LATENCY_RUNS_KEY: latency_runs,
         })
+        if at_run_time:
+            params[executor.MAX_METRIC_LOSS_KEY] = max_metric_loss
         super().__init__(spec=QuantizerSpec(
             model=model,
             examples=examples,

@@ -52,6 +52,15 @@ class ComponentTest(tf.test.TestCase):
         # A zero budget is a real choice (only lossless variants ship), not "unset".
         self.assertEqual(0.0, self._quantizer(max_metric_loss=0).exec_properties["max_metric_loss"])
 
+    def test_budget_may_be_a_float_runtime_parameter(self):
+        from tfx.orchestration import data_types
+        budget = data_types.RuntimeParameter(name="quantization_budget", ptype=float)
+        quantizer = self._quantizer(task="regression", max_metric_loss=budget)
+        self.assertIs(budget, quantizer.exec_properties["max_metric_loss"])
+        with self.assertRaisesRegex(TypeError, "must be a float"):
+            self._quantizer(max_metric_loss=data_types.RuntimeParameter(
+                name="quantization_budget", ptype=str))
+
     def test_rejects_bad_parameters(self):
         bad_arguments = [
             ({"task": "ranking"}, "task='ranking'.*binary, multiclass, regression"),
