@@ -105,7 +105,7 @@ def render(results):
     lines = [
         "| step | wall s | over `tfx-prod run` cold (same repeat) |",
         "|---|---:|---:|",
-        f"| `tfx-prod run`, cold (the anchor) | {cell(ours_cold, '.1f')} | 1 |",
+        f"| `tfx-prod run`, cold (the anchor) | {cell(ours_cold, '.1f')} | 1× |",
         f"| `tfx-prod compile` | {cell(kfp['compile_seconds'], '.1f')} "
         f"| {cell(kfp['compile_over_ours_cold'], '.2f')}× |",
         f"| `compile --run-local` (compile, then every task as a KFP pod "

@@ -10,11 +10,12 @@ from orchestration import cronjob
 def manifest(**kwargs):
     return cronjob.cronjob_manifest(
         "nightly", "0 3 * * *", "registry/tfx-prod:1", "http://ml-pipeline:8888",
-        "/app/pipeline.yaml", {"data_root": "gs://b/data", "train_steps": "7"}, **kwargs)
+        {"data_root": "gs://b/data", "train_steps": "7"}, **kwargs)
 
 
 def test_manifest_is_valid_cronjob_running_submit():
-    m = manifest(timezone="Europe/Berlin", namespace="ml")
+    m = manifest(timezone="Europe/Berlin", namespace="ml",
+                 pipeline_root="gs://b/root")
     cronjob.validate_cronjob(m)
     spec = m["spec"]
     assert (spec["schedule"], spec["concurrencyPolicy"], spec["timeZone"]) == (
@@ -25,9 +26,34 @@ def test_manifest_is_valid_cronjob_running_submit():
     assert "backoffLimit" in job
     assert job["template"]["spec"]["containers"][0]["command"] == [
         "tfx-prod", "submit", "--host", "http://ml-pipeline:8888",
-        "--package", "/app/pipeline.yaml",
-        "--param", "data_root=gs://b/data", "--param", "train_steps=7"]
+        "--package", "/etc/tfx-prod/pipeline.yaml", "--pipeline-root", "gs://b/root",
+        "--namespace", "ml", "--param", "data_root=gs://b/data", "--param", "train_steps=7"]
     assert yaml.safe_load(cronjob.to_yaml(m)) == m
+
+
+def test_the_package_reaches_the_pod_through_a_mounted_config_map():
+    m = manifest()
+    config_map = cronjob.package_config_map("nightly", "schemaVersion: 2.1.0\n")
+    cronjob.validate_config_map(config_map)
+    pod = m["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    [volume] = pod["volumes"]
+    assert volume["configMap"]["name"] == config_map["metadata"]["name"]
+    [mount] = pod["containers"][0]["volumeMounts"]
+    package = pod["containers"][0]["command"][
+        pod["containers"][0]["command"].index("--package") + 1]
+    assert package == f"{mount['mountPath']}/{cronjob.PACKAGE_KEY}"
+    assert cronjob.PACKAGE_KEY in config_map["data"]
+    assert list(yaml.safe_load_all(cronjob.to_yaml(config_map, m))) == [config_map, m]
+
+
+def test_a_package_too_big_for_a_config_map_is_refused():
+    big = cronjob.package_config_map("n", "x" * (cronjob.CONFIG_MAP_MAX_BYTES + 1))
+    with pytest.raises(ValueError, match="at most 1048576"):
+        cronjob.validate_config_map(big)
+    typo = cronjob.package_config_map("n", "x")
+    typo["dta"] = typo.pop("data")
+    with pytest.raises(ValueError, match="unknown key dta"):
+        cronjob.validate_config_map(typo)
 
 
 def test_manifest_without_timezone_has_no_timezone_key():

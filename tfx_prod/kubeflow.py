@@ -37,7 +37,8 @@ def _add_connection_arguments(parser: argparse.ArgumentParser) -> None:
                         help="file holding a bearer token, sent as "
                              "'authorization: Bearer <token>'")
     parser.add_argument("--namespace", metavar="NS",
-                        help="KFP namespace (multi-user installs)")
+                        help="KFP namespace (multi-user installs); with "
+                             "--emit k8s also the CronJob's namespace")
 
 
 def add_submit_arguments(parser: argparse.ArgumentParser) -> None:
@@ -83,7 +84,8 @@ def add_schedule_arguments(parser: argparse.ArgumentParser) -> None:
         "--emit", choices=["k8s"],
         help="do not contact KFP; write a validated batch/v1 CronJob that "
              "runs `tfx-prod submit` from --image instead")
-    parser.add_argument("--image", help="with --emit k8s: image holding tfx-prod and --package")
+    parser.add_argument("--image", help="with --emit k8s: an image holding tfx-prod "
+                                        "(the package goes in a ConfigMap)")
     parser.add_argument("--output", "-o", metavar="FILE",
                         help="with --emit k8s: write the YAML here (default: stdout)")
 
@@ -146,16 +148,25 @@ def _emit_cronjob(args: argparse.Namespace, params: dict) -> int:
     if not args.host:
         raise ValueError(f"--emit k8s needs --host (or ${ENDPOINT_ENV}): the "
                          "pod submits to it")
+    # The same checks as a submit: the pod must not fail on a bad package.
+    kfp_submit.check_params(args.package, params)
+    with open(args.package, encoding="utf-8") as f:
+        config_map = cronjob.package_config_map(args.name, f.read(),
+                                                namespace=args.namespace)
     manifest = cronjob.cronjob_manifest(
-        args.name, args.cron, args.image, args.host, args.package, params,
-        timezone=args.timezone)
+        args.name, args.cron, args.image, args.host, params,
+        pipeline_root=args.pipeline_root, timezone=args.timezone,
+        namespace=args.namespace)
+    cronjob.validate_config_map(config_map)
     cronjob.validate_cronjob(manifest)
-    text = cronjob.to_yaml(manifest)
+    text = cronjob.to_yaml(config_map, manifest)
     if args.output:
         with open(args.output, "w", encoding="utf-8") as f:
             f.write(text)
-        print(f"wrote CronJob {args.name} to {args.output} (schedule "
-              f"'{args.cron}', {args.timezone or 'controller zone'})", file=sys.stderr)
+        print(f"wrote ConfigMap {config_map['metadata']['name']} (the package) "
+              f"and CronJob {args.name} to {args.output} (schedule "
+              f"'{args.cron}', {args.timezone or 'controller zone'}); "
+              f"kubectl apply -f {args.output}", file=sys.stderr)
     else:
         sys.stdout.write(text)
     return 0

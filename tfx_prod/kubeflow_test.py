@@ -102,10 +102,15 @@ def test_emit_k8s_writes_validated_cronjob_without_contacting_fake_kfp_api(fake,
     out = tmp_path / "cron.yaml"
     code = run(kubeflow.schedule_main, kubeflow.add_schedule_arguments, [
         "--emit", "k8s", "--image", "reg/tfx-prod:1", "--host", fake.url,
-        "--package", "/app/pipeline.yaml", "--timezone", "Europe/Berlin",
-        "--output", str(out), *PARAM_FLAGS])
+        "--package", write_package(tmp_path), "--timezone", "Europe/Berlin",
+        "--pipeline-root", "gs://b/root", "--output", str(out), *PARAM_FLAGS])
     assert code == 0
-    manifest = yaml.safe_load(out.read_text())
+    config_map, manifest = yaml.safe_load_all(out.read_text())
+    # The pod submits exactly the compiled file, from the ConfigMap.
+    assert config_map["data"]["pipeline.yaml"] == (
+        tmp_path / "pipeline.yaml").read_text()
+    assert "gs://b/root" in manifest["spec"]["jobTemplate"]["spec"][
+        "template"]["spec"]["containers"][0]["command"]
     assert manifest["kind"] == "CronJob"
     assert (manifest["spec"]["schedule"], manifest["spec"]["timeZone"]) == (
         "0 3 * * *", "Europe/Berlin")
