@@ -13,6 +13,9 @@ PYTHON310 ?= $(shell for p in python3.10 $${PYENV_ROOT:-$$HOME/.pyenv}/versions/
                $$p -c 'import sys; assert sys.version_info[:2] == (3, 10)' >/dev/null 2>&1 && { echo $$p; break; }; done)
 RUN_ARGS  ?=
 TEST_ARGS ?=
+# Every core (xdist); files sharing an expensive fixture run on one worker
+# (their `xdist_group` marks). `make test PARALLEL=` runs serially.
+PARALLEL  ?= -n auto --dist loadgroup
 BENCH_ARGS ?=
 IMAGE     ?= tfx-prod-pipeline:latest
 
@@ -33,7 +36,7 @@ run: install
 	$(VENV)/bin/tfx-prod run $(RUN_ARGS)
 
 test: install test-system-deps
-	$(PY) -m pytest $(TEST_ARGS)
+	$(PY) -m pytest $(PARALLEL) $(TEST_ARGS)
 
 # The report test renders HTML in headless Chromium (Debian's package).
 test-system-deps:
@@ -57,7 +60,7 @@ bench-system-deps:
 	  else echo "error: the serving benchmark needs wrk: sudo apt-get install -y wrk"; exit 1; fi; }
 
 test-fast: install
-	$(PY) -m pytest -m "not e2e" $(TEST_ARGS)
+	$(PY) -m pytest $(PARALLEL) -m "not e2e" $(TEST_ARGS)
 
 # The README's blocks are rewritten even when a run failed (they then say so),
 # and make still exits with the benchmarks' status. A smoke run leaves both alone.

@@ -14,7 +14,8 @@ from pipeline.configs import DEFAULT_SCHEMA, taxi_config
 from pipeline.pipeline import create_pipeline
 
 CODE = "code_version"
-OUR_COMPONENTS = ("AnomalyGate", "ServedBaseline", "Evaluator", "Quantizer",
+OUR_COMPONENTS = ("AnomalyGate", "ServedBefore", "DriftCheck", "ServedBaseline",
+                  "Evaluator", "Quantizer",
                   "Pusher")
 
 
@@ -87,7 +88,8 @@ def test_a_layout_edit_re_runs_the_components_that_read_versions(
     # The Trainer too: its export writes the serving inputs' missing-value
     # markers into the model with serving.layout (modules/signatures.py).
     assert _changed(before, _code_keys(tmp_path)) == [
-        "Evaluator", "Pusher", "ServedBaseline", "Trainer"]
+        "DriftCheck", "Evaluator", "Pusher", "ServedBaseline", "ServedBefore",
+        "Trainer"]
 
 
 def test_a_component_edit_re_runs_that_component_only(project, tmp_path):

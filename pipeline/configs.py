@@ -53,6 +53,8 @@ class PipelineConfig:
     gates: dict[str, Any] = dataclasses.field(default_factory=dict)
     beam_pipeline_args: list[str] = dataclasses.field(default_factory=list)
     enable_cache: bool = True
+    # Drift above the schema's thresholds stops the run (else: reported).
+    drift_gate: bool = False
     # Kubeflow: runtime parameters standing in for model_base, gates and
     # quantization_budget, by those names (kubeflow_runner.py).
     runtime_parameters: dict[str, Any] = dataclasses.field(default_factory=dict)

@@ -1,14 +1,15 @@
 """`create_pipeline`: the one DAG every runner (local Beam, Kubeflow) uses.
 
 CsvExampleGen -> StatisticsGen -> ImportSchemaGen|SchemaGen -> ExampleValidator
--> AnomalyGate -> Transform -> Trainer -> ServedBaseline -> Evaluator
--> [blessed] Quantizer -> Pusher.
+-> AnomalyGate, ServedBefore -> DriftCheck -> Transform -> Trainer
+-> ServedBaseline -> Evaluator -> [blessed] Quantizer -> Pusher.
 """
 import hashlib
 import json
 
 from components.anomaly_gate import AnomalyGate
 from components.csv_example_gen import CsvExampleGen
+from components.drift_check import DriftCheck
 from components.evaluator import Evaluator, gate_rules
 from components.pusher import Pusher
 from components.quantizer import Quantizer
@@ -69,16 +70,6 @@ def create_pipeline(config: PipelineConfig) -> dsl.Pipeline:
         anomalies=example_validator.outputs["anomalies"],
         schema_path=config.schema_path or INFERRED_SCHEMA_NOTE))
 
-    transform = stamp(dsl.Transform(
-        examples=example_gen.outputs["examples"],
-        schema=schema_gen.outputs["schema"],
-        preprocessing_fn=config.preprocessing_fn,
-        custom_config={"feature_plan": config.feature_plan},
-        # StatisticsGen already profiled the data; skip Transform's own pass.
-        disable_statistics=True),
-        code_version=code_digest(config.preprocessing_fn.rpartition(".")[0]))
-    transform.add_upstream_node(anomaly_gate)  # no training on bad data
-
     model_base = config.model_base
     trainer_code = code_digest(
         OptimizingTrainer.EXECUTOR_SPEC.executor_class.__module__,
@@ -90,12 +81,31 @@ def create_pipeline(config: PipelineConfig) -> dsl.Pipeline:
     trained_with = hashlib.sha256(json.dumps(
         [trainer_config, config.train_steps, config.eval_steps,
          trainer_code], sort_keys=True, default=str).encode()).hexdigest()[:16]
+    # What was served before this training first ran: the drift baseline and
+    # the distillation teacher (a re-run after its own push keeps both).
+    served_before = _ours(ServedBaseline(
+        model_base=model_base, examples=example_gen.outputs["examples"],
+        trained_with=trained_with).with_id("ServedBefore"))
+    drift_check = _ours(DriftCheck(
+        statistics=statistics_gen.outputs["statistics"],
+        schema=schema_gen.outputs["schema"],
+        baseline=served_before.outputs["model"], gate=config.drift_gate))
+
+    transform = stamp(dsl.Transform(
+        examples=example_gen.outputs["examples"],
+        schema=schema_gen.outputs["schema"],
+        preprocessing_fn=config.preprocessing_fn,
+        custom_config={"feature_plan": config.feature_plan},
+        # StatisticsGen already profiled the data; skip Transform's own pass.
+        disable_statistics=True),
+        code_version=code_digest(config.preprocessing_fn.rpartition(".")[0]))
+    transform.add_upstream_node(anomaly_gate)  # no training on bad data
+    transform.add_upstream_node(drift_check)  # nor on drifted data, if gated
+
     # Distillation from the serving model: what is served is the teacher.
     teacher = None
     if config.trainer_options.get("options", {}).get("teacher") == "base_model":
-        teacher = _ours(ServedBaseline(
-            model_base=model_base, examples=example_gen.outputs["examples"],
-            trained_with=trained_with).with_id("ServedTeacher"))
+        teacher = served_before
 
     steps = config.train_steps
     trainer = stamp(OptimizingTrainer(
@@ -151,7 +161,7 @@ def create_pipeline(config: PipelineConfig) -> dsl.Pipeline:
         pipeline_name=config.pipeline_name,
         pipeline_root=config.pipeline_root,
         components=[example_gen, statistics_gen, schema_gen, example_validator,
-                    anomaly_gate, transform, *([teacher] if teacher else []),
+                    anomaly_gate, served_before, drift_check, transform,
                     trainer, baseline, evaluator, quantizer, pusher],
         enable_cache=config.enable_cache,
         # Kubeflow keeps its own ML Metadata; TFX's V2 runner ignores this.

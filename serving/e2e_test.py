@@ -12,7 +12,8 @@ from modules.taxi import features
 from serving import layout, testutil
 from serving.testutil import rest_json
 
-pytestmark = pytest.mark.e2e
+# One worker runs every file sharing the `first_run` pipeline run (make test).
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("first_run")]
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ import pytest
 from serving import layout, testutil
 from tests.helpers import tfx_prod
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("byod")]
 RNG_SEED = 3
 
 

@@ -12,6 +12,9 @@ from modules.signatures import export_serving_model
 from serving import layout
 from tests.helpers import raw_dense_inputs, serialize_rows, taxi_trainer_config
 
+# The session `transformed` TFT run is computed once per worker (make test).
+pytestmark = pytest.mark.xdist_group("transformed")
+
 
 def _transform_config(transform_dir, **overrides):
     """The taxi TrainerConfig with the widths run_fn reads off Transform."""

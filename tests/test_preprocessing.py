@@ -4,8 +4,12 @@ Expected values are computed here from the raw sample with numpy/pandas, not
 read back from the code under test.
 """
 import numpy as np
+import pytest
 
 from modules.taxi import features
+
+# The session `transformed` TFT run is computed once per worker (make test).
+pytestmark = pytest.mark.xdist_group("transformed")
 
 
 def _column(data, name):

@@ -25,6 +25,9 @@ from modules.model import PROBABILITY_OUTPUT, TrainerConfig
 from modules.recipes import distill, prune
 from modules.signatures import export_serving_model
 
+# The session `transformed` TFT run is computed once per worker (make test).
+pytestmark = pytest.mark.xdist_group("transformed")
+
 BATCH = 64
 TRAIN_STEPS = 100
 DISTILL_STEPS = 200  # at 100 the 16-unit student sometimes trails by ~2%

@@ -20,7 +20,8 @@ from tests import chromium
 from tests.helpers import read_text, tfx_prod
 from tfx_prod.report import build_report
 
-pytestmark = pytest.mark.e2e
+# One worker runs every file sharing the `first_run` pipeline run (make test).
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("first_run")]
 
 PROJECT = pathlib.Path(__file__).resolve().parent.parent
 PROBES = {

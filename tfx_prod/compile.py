@@ -80,7 +80,8 @@ def main(args) -> int:
             data_root=args.data or project.data_root, enable_cache=False,
             train_steps=train_steps, eval_steps=args.eval_steps,
             gates=run_args.gates_from_flags(args, project),
-            trainer_options=run_args.trainer_options(args, train_steps))
+            trainer_options=run_args.trainer_options(args, train_steps),
+            drift_gate=args.drift == "gate")
     except run_args.UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

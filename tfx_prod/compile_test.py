@@ -23,7 +23,7 @@ def test_gate_and_recipe_flags_reach_the_spec_and_its_parameters(tmp_path):
     assert recorded["parameters"]["quantization_budget"] == 0.02
     tasks = yaml.safe_load(out.read_text())["root"]["dag"]["tasks"]
     # The served model is the teacher: read by our component, no resolver.
-    assert "ServedTeacher" in tasks["Trainer"]["dependentTasks"]
+    assert "ServedBefore" in tasks["Trainer"]["dependentTasks"]
 
 
 def test_flags_that_do_not_fit_exit_2_and_write_nothing(tmp_path):

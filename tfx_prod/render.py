@@ -117,6 +117,23 @@ def _optimization_lines(report) -> list[str]:
     return lines
 
 
+def drift_lines(drift: dict) -> list[str]:
+    """DriftCheck's record: one line per measured feature."""
+    if not drift["baseline_version"]:
+        return ["Drift: nothing served yet, nothing to compare with"]
+    if not drift["features"]:
+        return [f"Drift vs served version {drift['baseline_version']}: no "
+                "feature has a drift_comparator in the schema"]
+    lines = [f"Drift vs served version {drift['baseline_version']}: "
+             f"{len(drift['drifted'])} of {len(drift['features'])} features "
+             "above threshold"]
+    for f in drift["features"]:
+        lines.append(f"  {f['feature']:<24} {f['measure']:<15} "
+                     f"{f['value']:.3f} {'>' if f['drifted'] else '<='} "
+                     f"{f['threshold']:g}" + ("  DRIFT" if f["drifted"] else ""))
+    return lines
+
+
 def render(summary: dict) -> str:
     """The end-of-run report printed by `tfx-prod run`."""
     lines = ["", "Components:"]
@@ -126,6 +143,8 @@ def render(summary: dict) -> str:
     lines.append(f"  total wall time {format_seconds(summary['wall_seconds'])}"
                  + ("  (everything reused from cache: no new data or code)"
                     if summary["all_cached"] else ""))
+    if summary.get("drift"):
+        lines += [""] + drift_lines(summary["drift"])
     if summary.get("optimization"):
         lines += [""] + _optimization_lines(summary["optimization"])
     if summary.get("eval"):

@@ -187,6 +187,11 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
                        help="largest loss in the task's metric (AUC points, "
                             "or RMSE) a TFLite variant may cost and still be "
                             "blessed")
+    train.add_argument("--drift", choices=("report", "gate"), default="report",
+                       help="drift of the newest span against the served "
+                            "model's training data, per the schema's "
+                            "drift_comparator thresholds: report it "
+                            "(default), or stop the run before training")
     optimize = parser.add_argument_group(
         "model optimization (the Quantizer runs after any of these)")
     optimize.add_argument("--optimization", choices=("none", "prune", "distill"),
@@ -446,6 +451,7 @@ def build_config(args) -> tuple[PipelineConfig, dict]:
         train_steps=train_steps, eval_steps=args.eval_steps,
         gates=gates_from_flags(args, project),
         trainer_options=trainer_options(args, train_steps),
+        drift_gate=args.drift == "gate",
         enable_cache=not args.no_cache)
     if args.beam_arg:
         config.beam_pipeline_args, beam_note = args.beam_arg, "from --beam-arg"

@@ -102,6 +102,7 @@ def collect(metadata_path: str, executions: dict[str, int]) -> dict[str, Any]:
     summary: dict[str, Any] = {"eval": None, "blessed": None,
                                "blessing_reason": None, "quantization": None,
                                "optimization": None, "pushed_to": None,
+                               "drift": None,
                                "span": None, "artifacts": {}}
     for node, key in (("Trainer", "model"), ("Quantizer", "quantized_model"),
                       ("Evaluator", "evaluation")):
@@ -131,6 +132,10 @@ def collect(metadata_path: str, executions: dict[str, int]) -> dict[str, Any]:
                 if baseline else " (nothing served yet: no baseline)")
         else:
             summary["blessing_reason"] = "; ".join(evaluation["failures"])
+    drift_check = outputs.get("DriftCheck", {})
+    if drift_check.get("drift"):
+        from components.drift_check.executor import read_report
+        summary["drift"] = read_report(drift_check["drift"][0].uri)
     quantizer = outputs.get("Quantizer", {})
     if quantizer.get("quantized_model"):
         summary["quantization"] = _read_json(

@@ -281,15 +281,15 @@ def test_create_pipeline_runs_the_driver_for_both_baselines(tmp_path):
         drivers[node_id] = spec.class_path
     expected = f"{driver.__name__}.ServingStateDriver"
     assert drivers["ServedBaseline"] == expected
-    assert drivers["ServedTeacher"] == expected
+    assert drivers["ServedBefore"] == expected
     nodes = {n.pipeline_node.node_info.id: n.pipeline_node for n in ir.nodes}
-    teacher = nodes["ServedTeacher"].inputs.inputs
+    teacher = nodes["ServedBefore"].inputs.inputs
     assert teacher[executor.EXAMPLES_KEY].channels[0] \
         .producer_node_query.id == "CsvExampleGen"
     baseline = nodes["ServedBaseline"].inputs.inputs
     assert baseline[executor.CANDIDATE_KEY].channels[0] \
         .producer_node_query.id == "Trainer"
-    for node in ("ServedBaseline", "ServedTeacher"):
+    for node in ("ServedBaseline", "ServedBefore"):
         assert nodes[node].execution_options.caching_options.enable_cache
         # Set by the driver at run time, not a compiled constant.
         assert executor.SERVING_STATE_KEY not in (
