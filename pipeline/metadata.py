@@ -166,3 +166,15 @@ def run_outcome(store, executions: dict[str, int],
                 pushed_to=artifact_property(pushed[0], "pushed_destination"),
                 pushed_version=artifact_property(pushed[0], "pushed_version"))
     return outcome
+
+
+def latest_output(store, node: str, key: str, pipeline_name: Optional[str] = None):
+    """The newest run's (cached or fresh) `node` output artifact `key`, with
+    that run's context; (None, None) if no run executed `node`."""
+    for run in reversed(pipeline_runs(store, pipeline_name)):
+        for row in run_components(store, run):
+            if row["id"] == node and row["state"] in ("complete", "cached"):
+                artifacts = execution_outputs(store, row["execution_id"]).get(key)
+                if artifacts:
+                    return artifacts[0], run
+    return None, None

@@ -9,6 +9,8 @@ import json
 import os
 import shutil
 import signal
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -272,6 +274,41 @@ def test_synthesized_new_span_then_run_trains_on_it(fork, small_data,
     states = _states(summary)
     assert states["Transform"] == "complete" and states["Pusher"] == "complete"
     assert len(versions(fork)) == 2
+    # The run measured its span against the version served before it.
+    assert summary["drift"]["baseline_version"] == int(versions(fork)[0])
+    assert summary["drift"]["features"] and summary["drift"]["drifted"] == []
+
+
+def test_drift_is_measured_per_feature_and_gates_when_asked(fork, small_data,
+                                                            tmp_path):
+    def drift_now(*flags):
+        result, _ = tfx_prod("--home", str(fork), "--json", *flags,
+                             command=("drift",), home=fork)
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)
+
+    # The first run had nothing served to compare with, and says so.
+    assert drift_now()["baseline_version"] == 0
+    [served] = versions(fork)
+    data = tmp_path / "data"
+    shutil.copytree(small_data, data)
+    for span, level, drifted in ((2, "0", []), (3, "1", ["fare", "payment_type"])):
+        result, _ = tfx_prod("--rows", "3000", "--span", str(span), "--drift",
+                             level, "--data-root", str(data),
+                             command=("data", "synth"), home=fork)
+        assert result.returncode == 0, result.stderr
+        record = drift_now("--data", str(data), "--against", str(served))
+        assert (record["span"], record["drifted"]) == (f"span-{span}", drifted)
+
+    # Asked to gate, the run stops before training and says why.
+    result, summary = tfx_prod("--train-steps", TRAIN_STEPS, "--drift", "gate",
+                               home=fork, data=data)
+    assert result.returncode == 3 and summary is not None
+    assert "payment_type L-infinity drift" in result.stderr
+    assert _states(summary)["DriftCheck"] == "failed"
+    assert "Trainer" not in _states(summary) or _states(summary)[
+        "Trainer"] != "complete"
+    assert versions(fork) == [served]
 
 
 @pytest.mark.parametrize("flags, recipe", [
@@ -365,3 +402,56 @@ def test_inferred_schema_is_frozen_and_an_edit_lets_new_data_through(tmp_path):
     assert states["ImportSchemaGen"] == "complete"
     assert states["AnomalyGate"] == "complete"
     assert states["Transform"] == "complete"
+
+
+def test_local_scheduler_retrains_on_a_drifted_span_only(fork, small_data,
+                                                         tmp_path):
+    """`schedule --local --on drift`: a span like the last does not fire, a
+    drifted one does; its run is gated by the Evaluator against what is
+    served, so a version is pushed exactly when the run says blessed."""
+    data = tmp_path / "data"
+    shutil.copytree(small_data, data)
+    before = versions(fork)
+    decisions = fork / "scheduler" / "decisions.jsonl"
+    scheduler = subprocess.Popen(
+        [sys.executable, "-m", "tfx_prod.cli", "schedule", "--local",
+         "--on", "drift", "--poll", "1", "--home", str(fork), "--data",
+         str(data), "--", "--train-steps", TRAIN_STEPS, "--serving-dir",
+         os.path.realpath(fork / "serving")],
+        cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    def wait_for(event, timeout=120):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert scheduler.poll() is None, scheduler.stdout.read()
+            if decisions.exists():
+                found = [json.loads(line) for line in
+                         decisions.read_text().splitlines()]
+                matching = [e for e in found if e["event"] == event]
+                if matching:
+                    return matching[-1], found
+            time.sleep(0.5)
+        raise AssertionError(f"no {event!r} within {timeout} s")
+
+    try:
+        wait_for("started")
+        for span, level in ((2, "0"), (3, "1")):
+            result, _ = tfx_prod("--rows", "3000", "--span", str(span),
+                                 "--drift", level, "--data-root", str(data),
+                                 command=("data", "synth"), home=fork)
+            assert result.returncode == 0, result.stderr
+            if span == 2:
+                quiet, events = wait_for("no_drift")
+                assert quiet["span"] == 2
+                assert not [e for e in events if e["event"] == "run_started"]
+        finished, events = wait_for("run_finished", timeout=900)
+    finally:
+        scheduler.send_signal(signal.SIGTERM)
+        output, _ = scheduler.communicate(timeout=120)
+    assert scheduler.returncode == 0, output
+    [started] = [e for e in events if e["event"] == "run_started"]
+    assert any("payment_type L-infinity drift" in r for r in started["reasons"])
+    assert finished["exit_code"] in (0, 4), output
+    pushed = 1 if finished["exit_code"] == 0 else 0
+    assert len(versions(fork)) == len(before) + pushed
+    assert "stopped (SIGTERM)" in output

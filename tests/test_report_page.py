@@ -54,6 +54,11 @@ def _report():
         "optimization_path": HOSTILE,
         "summary": {"span": 1, "blessed": True, "blessing_reason": HOSTILE,
                     "pushed_to": None, "quantization": QUANTIZATION,
+                    "drift": {"baseline_version": 3, "drifted": [HOSTILE],
+                              "features": [{"feature": HOSTILE,
+                                            "measure": "L-infinity",
+                                            "value": 0.31, "threshold": 0.2,
+                                            "drifted": True}]},
                     "eval": {"overall": metrics,
                              "slices": {f"payment_type={HOSTILE}": metrics}}},
     }
@@ -88,3 +93,10 @@ def test_default_output_names_the_run_with_a_safe_file_name():
     assert default_output("/r", "2026-11-27T20:36:09.7") == (
         "/r/reports/2026-11-27T20-36-09.7.html")
     assert default_output("/r", None) == "/r/reports/no-run.html"
+
+
+def test_drift_record_shows_each_feature_and_the_served_version():
+    html = page.render(_report(), "/root")
+    data = re.search(r'<section id="data">(.*?)</section>', html, re.S).group(1)
+    assert "Drift against served version 3" in data
+    assert "<td class=num>0.310</td><td class=num>0.2</td><td>yes</td>" in data

@@ -5,6 +5,7 @@
   data    tfx_prod/synth/
   compile tfx_prod/compile.py (pipeline/kubeflow_runner.py)
   submit, schedule  tfx_prod/kubeflow.py (orchestration/)
+  drift   tfx_prod/drift.py (components/drift_check/)
 """
 import argparse
 import os
@@ -61,6 +62,14 @@ def build_parser() -> argparse.ArgumentParser:
                          "Kubernetes CronJob)",
         description="Create a KFP recurring run from the compiled spec, or "
                     "with --emit k8s write a CronJob whose pod submits it."))
+    from tfx_prod import drift
+    drift.add_arguments(commands.add_parser(
+        "drift", help="per-feature drift of the newest span against the "
+                      "served model's data",
+        description="Print the newest run's drift record (DriftCheck), or "
+                    "with --against VERSION measure the newest span against "
+                    "that pushed version now. Thresholds are the schema's "
+                    "drift_comparator fields."))
     from tfx_prod import serve
     serve.add_arguments(commands.add_parser(
         "serve", help="serve the pushed model (TF Serving REST + gRPC API)",
@@ -90,6 +99,9 @@ def main(argv=None) -> int:
         from tfx_prod import kubeflow
         return (kubeflow.submit_main if args.command == "submit"
                 else kubeflow.schedule_main)(args)
+    if args.command == "drift":
+        from tfx_prod import drift
+        return drift.main(args)
     if args.command == "serve":
         from tfx_prod import serve
         return serve.main(args)

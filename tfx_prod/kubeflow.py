@@ -12,6 +12,7 @@ import sys
 from orchestration import cronjob, kfp_submit
 
 ENDPOINT_ENV = "KF_PIPELINES_ENDPOINT"
+DEFAULT_CRON = "0 3 * * *"
 
 
 def _add_connection_arguments(parser: argparse.ArgumentParser) -> None:
@@ -55,11 +56,12 @@ def add_submit_arguments(parser: argparse.ArgumentParser) -> None:
 def add_trigger_arguments(parser: argparse.ArgumentParser) -> None:
     """When to run; shared by every scheduler (KFP, k8s, a local one)."""
     parser.add_argument(
-        "--cron", default="0 3 * * *", metavar='"M H DOM MON DOW"',
-        help="standard 5-field cron, in UTC unless --timezone (default: "
-             "'%(default)s' = daily 03:00). KFP wants 6 fields with seconds "
-             "first; a seconds field of 0 is prepended for you, so a copied "
-             "5-field cron cannot silently run hourly")
+        "--cron", metavar='"M H DOM MON DOW"',
+        help=f"standard 5-field cron, in UTC unless --timezone (default on "
+             f"Kubeflow: '{DEFAULT_CRON}' = daily 03:00; --local: none). KFP "
+             "wants 6 fields with seconds first; a seconds field of 0 is "
+             "prepended for you, so a copied 5-field cron cannot silently "
+             "run hourly")
     parser.add_argument(
         "--timezone", metavar="TZ",
         help="IANA zone for the cron. Only --emit k8s honours it (CronJob "
@@ -88,6 +90,8 @@ def add_schedule_arguments(parser: argparse.ArgumentParser) -> None:
                                         "(the package goes in a ConfigMap)")
     parser.add_argument("--output", "-o", metavar="FILE",
                         help="with --emit k8s: write the YAML here (default: stdout)")
+    from tfx_prod import schedule_local
+    schedule_local.add_arguments(parser)
 
 
 def _params(args: argparse.Namespace) -> dict:
@@ -122,6 +126,15 @@ def submit_main(args: argparse.Namespace) -> int:
 
 
 def schedule_main(args: argparse.Namespace) -> int:
+    if args.local:
+        from tfx_prod import schedule_local
+        return schedule_local.main(args)
+    if args.triggers or args.run_args:
+        print("error: --on and run flags after -- need --local (Kubeflow "
+              "schedules on --cron only)", file=sys.stderr)
+        return 2
+    args.cron = args.cron or DEFAULT_CRON
+
     def go() -> int:
         params = _params(args)
         if args.emit == "k8s":

@@ -88,11 +88,16 @@ def _user_frame(error: BaseException) -> str | None:
 
 def _failure(error: BaseException, failed_node, log_path) -> tuple[int, str]:
     from components.anomaly_gate import DataAnomaliesError
+    from components.drift_check.executor import DriftError
     cause = error
     while cause is not None:
         if isinstance(cause, DataAnomaliesError):
             return EXIT_DATA, ("Stopped: the data failed validation, so "
                                f"nothing was trained or pushed. {cause}")
+        if isinstance(cause, DriftError):
+            return EXIT_DATA, ("Stopped (--drift gate): the newest span "
+                               f"drifted, so nothing was trained or pushed: "
+                               f"{cause}")
         cause = cause.__cause__ or cause.__context__
     first = str(error).strip().splitlines()[0][:400] if str(error) else ""
     root = _root_cause(error)

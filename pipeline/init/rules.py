@@ -54,6 +54,13 @@ STRING_DOMAIN_MAX_VALUES = 20
 STRING_DOMAIN_MIN_ROWS_PER_VALUE = 10
 STRING_DOMAIN_MIN_MASS = 0.99
 
+# --- Drift (DriftCheck: the newest span against the served model's data) -------
+# Two random halves of the taxi span measure <= 0.03 L-infinity on text
+# columns and <= 0.002 Jensen-Shannon (over quantile buckets) on numbers;
+# fares x1.5 read 0.12 and a quarter of cash trips moved to card 0.33.
+DRIFT_L_INFINITY = 0.2
+DRIFT_JENSEN_SHANNON = 0.1
+
 # --- Encodings -------------------------------------------------------------------
 # log_numeric ("heavily right-skewed"): no negative value and sample skewness
 # (Fisher-Pearson g1) >= LOG_MIN_SKEWNESS. Above 1 is commonly called highly

@@ -180,6 +180,7 @@ def feature(choice: Choice) -> str:
     lines = [_value_count(column),
              *_line(f"presence {{ min_fraction: {fraction!r} min_count: "
                     f"{count} }}", why)]
+    lines += _line(_drift_comparator(column), "vs the served model's data")
     if column.type in (INT, FLOAT):
         lines += _numeric_lines(column, exact=False)
     elif string_domain_fits(column):
@@ -192,6 +193,14 @@ def feature(choice: Choice) -> str:
             f"unseen values go to the out-of-vocabulary bucket.", "  "))
     return (comment(f"{choice.encoding}: {choice.why}.") + "\n"
             + _feature(column, lines))
+
+
+def _drift_comparator(column: Column) -> str:
+    if column.type in (INT, FLOAT):
+        return ("drift_comparator { jensen_shannon_divergence { threshold: "
+                f"{rules.DRIFT_JENSEN_SHANNON:g} }} }}")
+    return ("drift_comparator { infinity_norm { threshold: "
+            f"{rules.DRIFT_L_INFINITY:g} }} }}")
 
 
 def header(source: str, rows: int, null_values: tuple[str, ...]) -> str:
@@ -218,6 +227,11 @@ def header(source: str, rows: int, null_values: tuple[str, ...]) -> str:
         f"{rules.STRING_DOMAIN_MAX_VALUES} values and >= "
         f"{rules.STRING_DOMAIN_MIN_ROWS_PER_VALUE} rows per value list every "
         f"value seen, with min_domain_mass {rules.STRING_DOMAIN_MIN_MASS:g}.",
+        f"`drift_comparator` (DriftCheck: the newest span against the served "
+        f"model's training data): Jensen-Shannon "
+        f"{rules.DRIFT_JENSEN_SHANNON:g} on numbers, L-infinity "
+        f"{rules.DRIFT_L_INFINITY:g} on text; drift is reported, and stops "
+        f"a run only with --drift gate.",
     ]
     lines = [comment(
         f"Raw schema inferred by `tfx-prod init` from {source} ({rows} rows), "

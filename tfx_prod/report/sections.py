@@ -59,6 +59,7 @@ def data(report: dict) -> str:
         parts.append(f'<div class="note ok">No anomalies: every split '
                      f'({esc(", ".join(anomalies["splits"]))}) matches the '
                      "schema.</div>")
+    parts.append(_drift((report.get("summary") or {}).get("drift")))
     statistics = report["statistics"]
     if statistics is None:
         parts.append(missing("No statistics: "
@@ -80,6 +81,24 @@ def data(report: dict) -> str:
                      f'TFDV statistics: <code>{esc(statistics["uri"])}</code>'
                      "</p>")
     return "".join(parts) + "</section>"
+
+
+def _drift(drift) -> str:
+    """DriftCheck's record: the span against the version served before."""
+    if drift is None:
+        return missing("No drift check in this run.")
+    if not drift["baseline_version"]:
+        return '<p class="muted">Drift: nothing was served yet, nothing to compare.</p>'
+    drifted = drift["drifted"]
+    head = (f'<div class="note {"fail" if drifted else "ok"}">Drift against '
+            f'served version {drift["baseline_version"]}: '
+            + (f"<strong>{esc(', '.join(drifted))}</strong> above threshold"
+               if drifted else "no feature above its threshold") + "</div>")
+    rows = [[esc(f["feature"]), f["measure"], f"{f['value']:.3f}",
+             f"{f['threshold']:g}", "yes" if f["drifted"] else "no"]
+            for f in drift["features"]]
+    return head + table(["Feature", "Measure", "Drift", "Threshold", "Drifted"],
+                        rows, numeric=range(2, 4))
 
 
 def _columns(task: str):
