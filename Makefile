@@ -50,6 +50,11 @@ test-system-deps:
 	    echo "installing Debian's prometheus for the serving metrics test"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null; \
 	  else echo "error: the serving metrics test needs Prometheus: sudo apt-get install -y prometheus"; exit 1; fi; }
+	@command -v systemd-analyze >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Debian's systemd (systemd-analyze) for the --emit systemd test"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd >/dev/null; \
+	  else echo "error: the --emit systemd test needs systemd-analyze: sudo apt-get install -y systemd"; exit 1; fi; }
 
 # The serving benchmark's load generator is Debian's wrk.
 bench-system-deps:

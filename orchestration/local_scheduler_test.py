@@ -150,3 +150,23 @@ def test_bad_local_schedules_exit_2(argv, words, capsys, tmp_path):
     from tfx_prod.cli import main
     assert main(["schedule", "--home", str(tmp_path), *argv]) == 2
     assert words in capsys.readouterr().err
+
+
+def test_emit_writes_the_same_schedule_for_cron_and_systemd(tmp_path, capsys):
+    from tfx_prod.cli import main
+    home = tmp_path / "home"
+    assert main(["schedule", "--local", "--cron", "15 4 * * *", "--emit",
+                 "cron", "--home", str(home), "--", "--train-steps", "50"]) == 0
+    line = capsys.readouterr().out
+    assert line.startswith("15 4 * * * cd ")
+    assert f"tfx_prod.cli run --home {home}" in line
+    assert line.rstrip().endswith(f">> {home}/logs/cron.log 2>&1")
+    units = tmp_path / "units"
+    assert main(["schedule", "--local", "--on", "drift", "--emit", "systemd",
+                 "--home", str(home), "-o", str(units)]) == 0
+    service = (units / "tfx-prod.service").read_text()
+    assert "schedule --local" in service and "--on drift" in service
+    assert "Restart=on-failure" in service
+    assert main(["schedule", "--local", "--on", "drift", "--emit", "cron",
+                 "--home", str(home)]) == 2
+    assert "use --emit systemd" in capsys.readouterr().err

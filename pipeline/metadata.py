@@ -178,3 +178,28 @@ def latest_output(store, node: str, key: str, pipeline_name: Optional[str] = Non
                 if artifacts:
                     return artifacts[0], run
     return None, None
+
+
+def run_record(store, run) -> dict:
+    """One line of `tfx-prod runs`: when, which span, outcome, push, time."""
+    rows = run_components(store, run)
+    executions = {row["id"]: row["execution_id"] for row in rows}
+    outcome = run_outcome(store, executions)
+    span = None
+    if "CsvExampleGen" in executions:
+        examples = execution_outputs(store, executions["CsvExampleGen"]).get(
+            "examples")
+        span = artifact_property(examples[0], "span") if examples else None
+    states = {row["state"] for row in rows}
+    status = next((s for s in ("failed", "interrupted", "running")
+                   if s in states), "succeeded")
+    executions_proto = [row["execution"] for row in rows]
+    started = min((e.create_time_since_epoch for e in executions_proto),
+                  default=run.create_time_since_epoch)
+    ended = max((e.last_update_time_since_epoch for e in executions_proto),
+                default=started)
+    return {"run_id": run.name, "started_ms": started,
+            "wall_seconds": (ended - started) / 1e3, "span": span,
+            "status": status, "blessed": outcome["blessed"],
+            "pushed_version": outcome["pushed_version"],
+            "failed": [row["id"] for row in rows if row["state"] == "failed"]}

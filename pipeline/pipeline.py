@@ -20,6 +20,7 @@ from modules.model import output_name
 from pipeline import dsl
 from pipeline.cache_keys import code_digest, file_digest, stamp
 from pipeline.configs import PipelineConfig
+from pipeline.source_version import source_version
 
 RUN_FN = "modules.trainer.run_fn"
 INFERRED_SCHEMA_NOTE = "the schema SchemaGen inferred from this span"
@@ -155,6 +156,10 @@ def create_pipeline(config: PipelineConfig) -> dsl.Pipeline:
             schema=schema_gen.outputs["schema"],
             statistics=statistics_gen.outputs["statistics"],
             examples=example_gen.outputs["examples"],
+            transform_graph=transform.outputs["transform_graph"],
+            recipe={"trainer": trainer_config, "eval_steps": config.eval_steps,
+                    **({"train_steps": steps} if isinstance(steps, int) else {})},
+            source=source_version(),
             trained_with=trained_with).with_id("Pusher"))
 
     return dsl.Pipeline(

@@ -278,6 +278,31 @@ def test_synthesized_new_span_then_run_trains_on_it(fork, small_data,
     assert summary["drift"]["baseline_version"] == int(versions(fork)[0])
     assert summary["drift"]["features"] and summary["drift"]["drifted"] == []
 
+    # Where each version came from, and what changed between them.
+    first, second = (int(v) for v in versions(fork))
+    result, _ = tfx_prod("--home", str(fork), "--json", command=("runs",),
+                         home=fork)
+    latest = json.loads(result.stdout)[-1]
+    assert (latest["span"], latest["blessed"], latest["pushed_version"],
+            latest["status"]) == (2, True, str(second), "succeeded")
+    result, _ = tfx_prod("--home", str(fork), "--json", command=("lineage",),
+                         home=fork)
+    lineage = json.loads(result.stdout)
+    assert lineage["examples"]["span"] == 2
+    assert lineage["examples"]["input_fingerprint"]
+    assert lineage["blessing"]["baseline_version"] == first
+    assert lineage["recipe"]["train_steps"] == int(TRAIN_STEPS)
+    assert lineage["transform_graph"]["uri"]
+    head = subprocess.run(["git", "-C", str(PROJECT), "rev-parse", "HEAD"],
+                          capture_output=True, text=True)
+    assert lineage["source"]["git_commit"] == (head.stdout.strip() or None)
+    assert lineage["run_id"] == latest["run_id"]
+    result, _ = tfx_prod("--home", str(fork), "--json", "--diff", str(first),
+                         str(second), command=("lineage",), home=fork)
+    changed = json.loads(result.stdout)
+    assert changed["examples.span"] == [1, 2]
+    assert "source.git_commit" not in changed  # same code made both
+
 
 def test_drift_is_measured_per_feature_and_gates_when_asked(fork, small_data,
                                                             tmp_path):

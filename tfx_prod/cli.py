@@ -6,6 +6,7 @@
   compile tfx_prod/compile.py (pipeline/kubeflow_runner.py)
   submit, schedule  tfx_prod/kubeflow.py (orchestration/)
   drift   tfx_prod/drift.py (components/drift_check/)
+  runs, lineage  tfx_prod/history.py
 """
 import argparse
 import os
@@ -70,6 +71,16 @@ def build_parser() -> argparse.ArgumentParser:
                     "with --against VERSION measure the newest span against "
                     "that pushed version now. Thresholds are the schema's "
                     "drift_comparator fields."))
+    from tfx_prod import history
+    history.add_runs_arguments(commands.add_parser(
+        "runs", help="list past runs: time, span, outcome, push, wall time",
+        description="Past pipeline runs from ML Metadata, oldest first."))
+    history.add_lineage_arguments(commands.add_parser(
+        "lineage", help="where a pushed version came from (or --diff V1 V2)",
+        description="A pushed version's lineage: spans and their content "
+                    "fingerprint, code (git commit, uncommitted diff), "
+                    "Transform graph, recipe, the Evaluator's verdict and "
+                    "baseline, the run. Read from the version directory."))
     from tfx_prod import serve
     serve.add_arguments(commands.add_parser(
         "serve", help="serve the pushed model (TF Serving REST + gRPC API)",
@@ -99,6 +110,10 @@ def main(argv=None) -> int:
         from tfx_prod import kubeflow
         return (kubeflow.submit_main if args.command == "submit"
                 else kubeflow.schedule_main)(args)
+    if args.command in ("runs", "lineage"):
+        from tfx_prod import history
+        return (history.runs_main if args.command == "runs"
+                else history.lineage_main)(args)
     if args.command == "drift":
         from tfx_prod import drift
         return drift.main(args)

@@ -83,13 +83,16 @@ def add_schedule_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--name", default="tfx-prod",
                         help="pipeline / recurring run / CronJob name (default: %(default)s)")
     parser.add_argument(
-        "--emit", choices=["k8s"],
-        help="do not contact KFP; write a validated batch/v1 CronJob that "
-             "runs `tfx-prod submit` from --image instead")
+        "--emit", choices=["k8s", "cron", "systemd"],
+        help="do not contact KFP. k8s: write a validated batch/v1 CronJob that "
+             "runs `tfx-prod submit` from --image. With --local, cron: a "
+             "crontab line running `tfx-prod run`; systemd: a timer + "
+             "service (or, with --on, the local scheduler as a service)")
     parser.add_argument("--image", help="with --emit k8s: an image holding tfx-prod "
                                         "(the package goes in a ConfigMap)")
     parser.add_argument("--output", "-o", metavar="FILE",
-                        help="with --emit k8s: write the YAML here (default: stdout)")
+                        help="with --emit: write there instead of stdout (systemd: a "
+             "directory for the unit files)")
     from tfx_prod import schedule_local
     schedule_local.add_arguments(parser)
 
@@ -126,6 +129,10 @@ def submit_main(args: argparse.Namespace) -> int:
 
 
 def schedule_main(args: argparse.Namespace) -> int:
+    if args.emit in ("cron", "systemd") and not args.local:
+        print(f"error: --emit {args.emit} schedules local runs: add --local "
+              "(--emit k8s is the Kubernetes form)", file=sys.stderr)
+        return 2
     if args.local:
         from tfx_prod import schedule_local
         return schedule_local.main(args)

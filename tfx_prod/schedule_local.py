@@ -45,8 +45,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run_command(args) -> list:
     """The `tfx-prod run` each trigger starts."""
     data = args.data or _project(args).data_root
-    return [sys.executable, "-m", "tfx_prod.cli", "run", "--home", args.home,
-            "--config", args.config, "--data", data, *args.run_args]
+    return [sys.executable, "-m", "tfx_prod.cli", "run",
+            "--home", os.path.abspath(args.home),
+            "--config", os.path.abspath(args.config),
+            "--data", os.path.abspath(data), *args.run_args]
 
 
 def _project(args):
@@ -64,6 +66,9 @@ def main(args) -> int:
         schedule = cron_lib.parse(args.cron) if args.cron else None
         if args.timezone not in (None, "UTC"):
             raise ValueError("--local runs its cron in UTC; give the hour in UTC")
+        if args.emit == "k8s":
+            raise ValueError("--emit k8s is for Kubeflow; with --local use "
+                             "--emit cron or --emit systemd")
         if schedule is None and not args.triggers:
             raise ValueError("nothing would ever run: give --cron and/or "
                              "--on new-span / --on drift")
@@ -86,5 +91,63 @@ def main(args) -> int:
         triggers=tuple(dict.fromkeys(args.triggers)), cron=schedule,
         poll_seconds=args.poll,
         echo=lambda line: print(line, flush=True))
+    if args.emit:
+        return _emit(args, scheduler)
     print(f"each run: {shlex.join(scheduler.run_argv)}", flush=True)
     return scheduler.run_forever()
+
+
+def _scheduler_argv(args) -> list:
+    """This very `schedule --local` command, for a systemd service to run."""
+    argv = [sys.executable, "-m", "tfx_prod.cli", "schedule", "--local",
+            "--home", os.path.abspath(args.home), "--config",
+            os.path.abspath(args.config), "--poll", str(args.poll)]
+    if args.data:
+        argv += ["--data", os.path.abspath(args.data)]
+    if args.cron:
+        argv += ["--cron", args.cron]
+    for trigger in dict.fromkeys(args.triggers):
+        argv += ["--on", trigger]
+    return argv + (["--", *args.run_args] if args.run_args else [])
+
+
+def _emit(args, scheduler) -> int:
+    """--emit cron|systemd: the same schedule for the OS's scheduler."""
+    from orchestration import os_schedule
+    workdir = str(configs.PROJECT_DIR)
+    try:
+        if args.emit == "cron":
+            if args.triggers:
+                raise ValueError("cron fires on the clock only; --on needs the "
+                                 "local scheduler running: use --emit systemd")
+            files = {"crontab": os_schedule.crontab_line(
+                args.cron, scheduler.run_argv, workdir,
+                os.path.join(os.path.abspath(args.home), "logs", "cron.log"))}
+        elif args.triggers:
+            files = os_schedule.systemd_units(
+                args.name, _scheduler_argv(args), workdir, long_running=True)
+        else:
+            files = os_schedule.systemd_units(args.name, scheduler.run_argv,
+                                              workdir, cron_text=args.cron)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if not args.output:
+        for name, text in files.items():
+            print(f"# --- {name} ---\n{text}" if len(files) > 1 else text, end="")
+        return 0
+    if args.emit == "cron":
+        with open(args.output, "w", encoding="utf-8") as f:
+            f.write(files["crontab"])
+        print(f"wrote {args.output}; install with `crontab -l | cat - "
+              f"{args.output} | crontab -`", file=sys.stderr)
+        return 0
+    os.makedirs(args.output, exist_ok=True)
+    for name, text in files.items():
+        with open(os.path.join(args.output, name), "w", encoding="utf-8") as f:
+            f.write(text)
+    print(f"wrote {', '.join(files)} to {args.output}; copy them to "
+          "~/.config/systemd/user/ and `systemctl --user enable --now "
+          f"{next(n for n in files if n.endswith(('.timer', '.service')))}`",
+          file=sys.stderr)
+    return 0

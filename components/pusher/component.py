@@ -8,6 +8,7 @@ current second (two pushes in one second collide and the second is silently
 output properties (`pushed`, `pushed_destination`, `pushed_version`) and
 fixes those: see `publish.py` for the protocol.
 """
+import json
 from typing import Optional
 
 from tfx import types
@@ -33,6 +34,8 @@ class PusherSpec(ComponentSpec):
         KEYS.MODEL_BASE_KEY: ExecutionParameter(type=str, optional=True),
         KEYS.PIPELINE_NAME_KEY: ExecutionParameter(type=str),
         KEYS.TRAINED_WITH_KEY: ExecutionParameter(type=str, optional=True),
+        KEYS.RECIPE_KEY: ExecutionParameter(type=str, optional=True),
+        KEYS.SOURCE_KEY: ExecutionParameter(type=str, optional=True),
         # Set at run time by the driver; part of the cache key.
         KEYS.SERVING_STATE_KEY: ExecutionParameter(type=str, optional=True),
     }
@@ -46,6 +49,8 @@ class PusherSpec(ComponentSpec):
             type=standard_artifacts.ExampleStatistics, optional=True),
         KEYS.EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples,
                                             optional=True),
+        KEYS.TRANSFORM_GRAPH_KEY: ChannelParameter(
+            type=standard_artifacts.TransformGraph, optional=True),
     }
     OUTPUTS = {
         KEYS.PUSHED_MODEL_KEY: ChannelParameter(
@@ -79,7 +84,10 @@ class Pusher(base_component.BaseComponent):
                  statistics: Optional[types.BaseChannel] = None,
                  examples: Optional[types.BaseChannel] = None,
                  trained_with: Optional[str] = None,
-                 model_base=None):
+                 model_base=None,
+                 transform_graph: Optional[types.BaseChannel] = None,
+                 recipe: Optional[dict] = None,
+                 source: Optional[dict] = None):
         """Construct a Pusher.
 
         Args:
@@ -98,6 +106,10 @@ class Pusher(base_component.BaseComponent):
                 code, recorded in the lineage (ServedBaseline matches it).
             model_base: Instead of `push_destination`: the model base as a
                 string or a runtime parameter (Kubeflow).
+            transform_graph: Optional `TransformGraph`; recorded in the lineage.
+            recipe: Optional training recipe and settings (JSON-able), and
+            source: optional code version (pipeline/source_version.py);
+                both recorded in the lineage.
 
         Raises:
             ValueError: On a destination other than a non-empty filesystem
@@ -118,7 +130,11 @@ class Pusher(base_component.BaseComponent):
         super().__init__(spec=PusherSpec(
             model=model, model_blessing=model_blessing, schema=schema,
             statistics=statistics, examples=examples,
-            trained_with=trained_with,
+            trained_with=trained_with, transform_graph=transform_graph,
+            recipe=json.dumps(recipe, sort_keys=True, default=str)
+            if recipe is not None else None,
+            source=json.dumps(source, sort_keys=True)
+            if source is not None else None,
             push_destination=push_destination, model_base=model_base,
             pipeline_name=pipeline_name,
             pushed_model=types.Channel(type=standard_artifacts.PushedModel)))

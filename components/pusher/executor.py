@@ -24,6 +24,9 @@ MODEL_BLESSING_KEY = "model_blessing"
 SCHEMA_KEY = "schema"
 STATISTICS_KEY = "statistics"
 EXAMPLES_KEY = "examples"
+TRANSFORM_GRAPH_KEY = "transform_graph"
+RECIPE_KEY = "recipe"      # JSON: the training recipe and its settings
+SOURCE_KEY = "source"      # JSON: git commit, dirty, diff and code digests
 PUSHED_MODEL_KEY = "pushed_model"
 PUSH_DESTINATION_KEY = "push_destination"
 MODEL_BASE_KEY = "model_base"
@@ -103,7 +106,8 @@ class Executor(base_executor.BaseExecutor):
         else:
             def write_metadata(target: str) -> None:
                 self._write_metadata(target, input_dict, exec_properties,
-                                     model, blessing, digest)
+                                     model, blessing, digest, run_id)
+            run_id = self._context.pipeline_run_id if self._context else None
             version, already = publish.publish(model_base, model_dir,
                                                write_metadata), False
         target = layout.version_dir(model_base, version)
@@ -131,8 +135,15 @@ class Executor(base_executor.BaseExecutor):
     @staticmethod
     def _write_metadata(target: str, input_dict, exec_properties,
                         model: types.Artifact, blessing: types.Artifact,
-                        digest: str) -> None:
-        """lineage.json first (its age dates a push), then schema and stats."""
+                        digest: str, run_id) -> None:
+        """lineage.json first (its age dates a push), then schema and stats.
+
+        Lineage: the pipeline and run; the examples (span, version, content
+        fingerprint); the Transform graph; the recipe and its settings; the
+        source (git commit, dirty + diff digest, code digest); the model
+        (the Quantizer's choice on its properties); the blessing (verdict
+        and the served version it was compared with).
+        """
         meta = layout.join(target, layout.META_DIR)
         tf.io.gfile.makedirs(meta)
         lineage = {
@@ -149,6 +160,13 @@ class Executor(base_executor.BaseExecutor):
             lineage["examples"] = _artifact_facts(examples)
         if exec_properties.get(TRAINED_WITH_KEY):
             lineage["trained_with"] = exec_properties[TRAINED_WITH_KEY]
+        transform_graph = _single_or_none(input_dict, TRANSFORM_GRAPH_KEY)
+        if transform_graph is not None:
+            lineage["transform_graph"] = _artifact_facts(transform_graph)
+        for key in (RECIPE_KEY, SOURCE_KEY):
+            if exec_properties.get(key):
+                lineage[key] = json.loads(exec_properties[key])
+        lineage["run_id"] = run_id
         with tf.io.gfile.GFile(layout.join(target, layout.LINEAGE_FILE),
                                "w") as f:
             f.write(json.dumps(lineage, indent=2, sort_keys=True))

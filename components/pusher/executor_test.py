@@ -25,6 +25,25 @@ from serving import layout
 
 # --- a blessed push --------------------------------------------------------
 
+def test_lineage_records_run_transform_graph_recipe_and_source(tmp_path,
+                                                               models):
+    graph = standard_artifacts.TransformGraph()
+    graph.uri, graph.id = "/root/Transform/transform_graph/7", 7
+    recipe = {"trainer": {"optimization": "prune"}, "train_steps": 30}
+    source = {"git_commit": "ab" * 20, "dirty": True, "diff_digest": "d1",
+              "code_digest": "c0"}
+    pushed = push(tmp_path, models[2], str(tmp_path / "serving" / "taxi"),
+                  extra_inputs={executor.TRANSFORM_GRAPH_KEY: [graph]},
+                  extra_properties={executor.RECIPE_KEY: json.dumps(recipe),
+                                    executor.SOURCE_KEY: json.dumps(source)},
+                  run_id="2026-12-03T07:00:00.1")
+    lineage = layout.read_lineage(pushed.get_string_custom_property(
+        executor.PUSHED_DESTINATION))
+    assert lineage["transform_graph"] == {"id": 7, "uri": graph.uri}
+    assert (lineage["recipe"], lineage["source"]) == (recipe, source)
+    assert lineage["run_id"] == "2026-12-03T07:00:00.1"
+
+
 def test_blessed_push_publishes_a_complete_version(tmp_path, models):
     base = str(tmp_path / "serving" / "taxi")
     model = models[2]
@@ -78,7 +97,8 @@ def test_blessed_push_publishes_a_complete_version(tmp_path, models):
         "id": 41, "uri": examples.uri,
         "input_fingerprint": "split:x,num_files:1"}
     assert set(lineage) == {"pipeline_name", "pushed_at", "model_digest",
-                            "model", "blessing", "examples"}
+                            "model", "blessing", "examples", "run_id"}
+    assert lineage["run_id"] is None  # no launcher context here
 
     assert factor_served(target) == 2.0
     assert os.stat(target).st_mode & 0o777 == os.stat(source).st_mode & 0o777

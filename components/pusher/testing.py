@@ -6,6 +6,7 @@ import uuid
 
 import tensorflow as tf
 from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
+from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils, standard_artifacts
 
 from components import testing
@@ -81,7 +82,8 @@ def examples_artifact(uri="/data/taxi/span-3", span=3):
 
 
 def push(tmp_path, model, base, blessed=True, metadata=True, pushed=None,
-          examples=None):
+          examples=None, extra_inputs=None, extra_properties=None,
+          run_id=None):
     """Runs Do() like TFX's launcher: output dir exists, properties as JSON."""
     blessing = standard_artifacts.ModelBlessing()
     blessing.uri = str(tmp_path / "blessing")
@@ -98,13 +100,17 @@ def push(tmp_path, model, base, blessed=True, metadata=True, pushed=None,
         inputs[executor.STATISTICS_KEY] = [statistics_artifact(str(tmp_path))]
     if examples is not None:
         inputs[executor.EXAMPLES_KEY] = [examples]
+    inputs.update(extra_inputs or {})
     properties = {
         executor.PUSH_DESTINATION_KEY: json.dumps(
             {"filesystem": {"base_directory": base}}),
         executor.PIPELINE_NAME_KEY: PIPELINE,
+        **(extra_properties or {}),
     }
-    executor.Executor().Do(inputs, {executor.PUSHED_MODEL_KEY: [pushed]},
-                           properties)
+    context = (base_executor.BaseExecutor.Context(pipeline_run_id=run_id)
+               if run_id else None)
+    executor.Executor(context).Do(
+        inputs, {executor.PUSHED_MODEL_KEY: [pushed]}, properties)
     return pushed
 
 
