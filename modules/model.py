@@ -51,6 +51,9 @@ class TrainerConfig:
     mixed_precision: bool = False
     # Compile the train/eval step with XLA (TPUs always use XLA).
     xla: bool = False
+    # Start from the served model's weights (Trainer `base_model`) when its
+    # layers have the same shapes; fine-tune with fewer steps (--warm-start).
+    warm_start: bool = False
     # Recipe-specific settings (pruning schedule, distillation temperature, ...).
     options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     # The task (from the project file): head, loss, metrics, exported outputs.

@@ -48,13 +48,42 @@ def _input_fn(file_pattern, data_accessor, tf_transform_output, batch_size,
     ).repeat().prefetch(tf.data.AUTOTUNE)
 
 
+def warm_start(model: keras.Model, base_model_dir) -> dict:
+    """Copies the served model's weights into `model` when every layer has
+    the same shape; else trains from scratch and says why (a new span can
+    change Transform's vocabularies, hence the input width)."""
+    if not (base_model_dir and tf.io.gfile.exists(
+            os.path.join(base_model_dir, "saved_model.pb"))):
+        return {"applied": False, "reason": "nothing served yet"}
+    served = keras.models.load_model(base_model_dir, compile=False)
+    ours, theirs = model.get_weights(), served.get_weights()
+    shapes = ([w.shape for w in ours], [w.shape for w in theirs])
+    if shapes[0] != shapes[1]:
+        first = next((i for i, (a, b) in enumerate(zip(*shapes)) if a != b),
+                     min(len(ours), len(theirs)))
+        return {"applied": False, "reason": (
+            f"the served model's weights differ in shape (tensor {first}: "
+            f"{shapes[1][first] if first < len(theirs) else 'absent'} vs "
+            f"{shapes[0][first] if first < len(ours) else 'absent'}); "
+            "trained from scratch")}
+    model.set_weights(theirs)
+    return {"applied": True, "from": base_model_dir}
+
+
 def train_plain(config, strategy, train_dataset, eval_dataset, fn_args):
-    """The baseline recipe: fit the float model."""
+    """The baseline recipe: fit the float model (from the served weights
+    with `warm_start`)."""
     with strategy.scope():
         model = build_model(config)
+        warm = (warm_start(model, fn_args.base_model)
+                if config.warm_start else None)
+    if warm is not None:
+        logging.info("Warm start: %s", warm)
     fit_model(model, train_dataset, eval_dataset, fn_args)
-    return TrainingResult(model, {"optimization": "none",
-                                  "params": int(model.count_params())})
+    report = {"optimization": "none", "params": int(model.count_params())}
+    if warm is not None:
+        report["warm_start"] = warm
+    return TrainingResult(model, report)
 
 
 def _registered_recipes() -> dict[str, Recipe]:

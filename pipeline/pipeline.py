@@ -103,15 +103,17 @@ def create_pipeline(config: PipelineConfig) -> dsl.Pipeline:
     transform.add_upstream_node(anomaly_gate)  # no training on bad data
     transform.add_upstream_node(drift_check)  # nor on drifted data, if gated
 
-    # Distillation from the serving model: what is served is the teacher.
-    teacher = None
-    if config.trainer_options.get("options", {}).get("teacher") == "base_model":
-        teacher = served_before
+    # Distillation from the serving model (the teacher), or warm start: the
+    # Trainer's base_model is what was served before it trained.
+    base_model = None
+    if (config.trainer_options.get("options", {}).get("teacher") == "base_model"
+            or config.trainer_options.get("warm_start")):
+        base_model = served_before
 
     steps = config.train_steps
     trainer = stamp(OptimizingTrainer(
         run_fn=RUN_FN,
-        base_model=teacher.outputs["model"] if teacher else None,
+        base_model=base_model.outputs["model"] if base_model else None,
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=schema_gen.outputs["schema"],

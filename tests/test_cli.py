@@ -23,6 +23,7 @@ from tfx_prod.cli import build_parser
     ["--optimization", "distill"],
     ["--optimization", "distill", "--teacher", "blessed", "--temperature", "4"],
     ["--strategy", "cpu", "--mixed-precision", "--xla"],
+    ["--warm-start", "--train-steps", "50"],
 ])
 def test_flags_make_a_config_the_recipes_accept(flags, tmp_path):
     args = build_parser().parse_args(["run", "--home", str(tmp_path), *flags])
@@ -47,6 +48,7 @@ def test_flags_make_a_config_the_recipes_accept(flags, tmp_path):
     else:
         assert "options" not in run_args.trainer_options(args, train_steps)
     assert config.mixed_precision == ("--mixed-precision" in flags)
+    assert config.warm_start == ("--warm-start" in flags)
     assert config.xla == ("--xla" in flags)
 
 
@@ -73,6 +75,8 @@ def _cli(*argv, cwd=PROJECT, timeout=120):
     (["--schema", "data/taxi/schema/schema.pbtxt", "--infer-schema"],
      "exclude each other"),
     (["--strategy", "multiworker"], "one process per worker"),
+    (["--warm-start", "--optimization", "prune"],
+     "--warm-start applies to --optimization none"),
     (["--model-name", "a/b"], "--model-name"),
     (["--model-name", "..x"], "--model-name"),
     (["--model-name", ""], "--model-name"),

@@ -273,3 +273,40 @@ def test_bad_distillation_options_are_rejected(options, datasets, eval_split,
         run_recipe(distill.train_distilled, datasets,
                    fn_args(tmp_path, eval_split),
                    options=options)
+
+
+# --- warm start --------------------------------------------------------------
+
+def test_warm_start_copies_the_served_weights_or_says_why_not(pruned,
+                                                              pruned_export):
+    from modules.model import build_model
+    from modules.trainer import warm_start
+    model = build_model(recipe_config(hidden_units=PRUNED_UNITS))
+    assert warm_start(model, pruned_export) == {"applied": True,
+                                                "from": pruned_export}
+    for ours, served in zip(model.get_weights(), pruned.model.get_weights()):
+        np.testing.assert_array_equal(ours, served)
+    other = build_model(recipe_config(hidden_units=(8,)))
+    refused = warm_start(other, pruned_export)
+    assert not refused["applied"] and "differ in shape" in refused["reason"]
+    assert warm_start(other, None) == {"applied": False,
+                                       "reason": "nothing served yet"}
+
+
+def test_plain_recipe_fine_tunes_from_the_served_model(pruned_export, datasets,
+                                                       eval_split, tmp_path):
+    from modules.trainer import train_plain
+    result = run_recipe(train_plain, datasets,
+                        fn_args(tmp_path, eval_split, train_steps=3,
+                                base_model=pruned_export),
+                        hidden_units=PRUNED_UNITS, warm_start=True)
+    assert result.report["warm_start"]["applied"] is True
+    # Three steps from the served weights keep what it learned; from
+    # scratch, three steps do not.
+    columns, label = synthetic_examples(1024, seed=5)
+    warm = roc_auc_score(label, result.model.predict(columns, verbose=0))
+    cold = run_recipe(train_plain, datasets,
+                      fn_args(tmp_path / "cold", eval_split, train_steps=3),
+                      hidden_units=PRUNED_UNITS)
+    assert "warm_start" not in cold.report
+    assert warm > roc_auc_score(label, cold.model.predict(columns, verbose=0))

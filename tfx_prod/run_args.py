@@ -187,6 +187,11 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
                        help="largest loss in the task's metric (AUC points, "
                             "or RMSE) a TFLite variant may cost and still be "
                             "blessed")
+    train.add_argument("--warm-start", action="store_true",
+                       help="start from the served model's weights (when its "
+                            "layers have the same shapes, else from scratch, "
+                            "and the report says why); pair it with fewer "
+                            "--train-steps. The Evaluator still gates it")
     train.add_argument("--drift", choices=("report", "gate"), default="report",
                        help="drift of the newest span against the served "
                             "model's training data, per the schema's "
@@ -283,6 +288,11 @@ def trainer_options(args, train_steps: int) -> dict:
             "Trainer on an orchestrator that starts the workers, or use "
             "--strategy mirrored for the devices of this machine.")
     config = {"optimization": args.optimization, "strategy": args.strategy}
+    if args.warm_start:
+        if args.optimization != "none":
+            raise UsageError("--warm-start applies to --optimization none "
+                             "(a pruned or distilled model starts its own way)")
+        config["warm_start"] = True
     if args.mixed_precision:
         config["mixed_precision"] = True
     if args.xla:
