@@ -50,9 +50,8 @@ def write_labelled_csv(source, dest):
 def run(repeat, settings):
     """One repeat of init + generic run cold and cached; JSON-ready."""
     result = {"repeat": repeat, "status": "failed"}
-    cli = workdirs.venv_script("tfx-prod")
+    cli = workdirs.tfx_prod_cli(result)
     if not cli:
-        result["error"] = "tfx-prod console script not found"
         return result
     work = workdirs.fresh_dir(NAME)
     paths = {**ours.layout(work), "data": os.path.join(work, "project")}

@@ -37,9 +37,8 @@ def _compile(label, cli, paths, env, flags, extra=()):
 def run(repeat, settings):
     """One repeat: compile, then compile + local execution; JSON-ready."""
     result = {"repeat": repeat, "status": "failed"}
-    cli = workdirs.venv_script("tfx-prod")
+    cli = workdirs.tfx_prod_cli(result)
     if not cli:
-        result["error"] = "tfx-prod console script not found"
         return result
     paths = ours.layout(workdirs.fresh_dir(NAME))
     workdirs.copy_data_tree(paths["data"], settings["rows"])

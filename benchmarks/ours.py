@@ -79,10 +79,8 @@ def ok(run_result):
 def run(repeat, settings):
     """One repeat of tfx-prod cold and cached; a JSON-ready result dict."""
     result = {"repeat": repeat, "status": "failed"}
-    cli = workdirs.venv_script("tfx-prod")
+    cli = workdirs.tfx_prod_cli(result)
     if not cli:
-        result["error"] = "tfx-prod console script not found"
-        say(f"ours: {result['error']}")
         return result
 
     paths = layout(workdirs.fresh_dir(NAME))

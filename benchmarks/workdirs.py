@@ -87,6 +87,14 @@ def venv_script(name):
     return candidate if os.path.exists(candidate) else shutil.which(name)
 
 
+def tfx_prod_cli(result):
+    """The tfx-prod console script; None, with the error on `result`, if absent."""
+    cli = venv_script("tfx-prod")
+    if not cli:
+        result["error"] = "tfx-prod console script not found"
+    return cli
+
+
 def dir_bytes(path):
     """Total size of the files under `path` (0 if it does not exist)."""
     total = 0
