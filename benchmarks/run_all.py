@@ -23,6 +23,7 @@ unless --results-dir says otherwise, so it never replaces the committed
 results.
 """
 import argparse
+import copy
 import dataclasses
 import json
 import os
@@ -101,10 +102,21 @@ def _parse(argv):
                              f"{os.path.relpath(SMOKE_RESULTS_DIR)}")
     parser.add_argument("--keep-work", action="store_true",
                         help="keep pipeline roots under benchmarks/work/")
+    parser.add_argument("--refresh", metavar="PHASE",
+                        help="re-measure one phase (kubeflow) and replace only "
+                             "it in the existing results.json; every other "
+                             "table keeps its run. Its anchor (ours' cold run) "
+                             "is re-measured in the same repeats and stored "
+                             "with it")
     parser.add_argument("--results-dir",
                         help="where results.json/.md go (default: "
                              "benchmarks/results)")
     args = parser.parse_args(argv)
+    if args.refresh is not None:
+        if args.refresh != kubeflow.NAME:
+            parser.error(f"--refresh supports {kubeflow.NAME} only (its ratio "
+                         "carries its own anchor); run everything otherwise")
+        args.only = _phases(args.refresh)
     base = SMOKE if args.smoke else {}
     for key, fallback in (("repeats", DEFAULT_REPEATS), ("rows", None),
                           ("train_steps", _default("train_steps"))):
@@ -175,9 +187,6 @@ def _status(phase_result, repeats):
 def _write(results, results_dir):
     """results.json + results.md from what has run so far."""
     os.makedirs(results_dir, exist_ok=True)
-    repeats = results["settings"]["repeats"]
-    for name in PHASES:
-        results[name]["status"] = _status(results[name], repeats)
     results["comparison"] = compare.compute(results)
     results["comparison"][kubeflow.NAME] = kubeflow.figures(results)
     results["comparison"]["models"] = opt_compare.merge(
@@ -190,6 +199,15 @@ def _write(results, results_dir):
         f.write(report.render(results))
 
 
+def _merged(committed, fresh, name):
+    """The committed results with only phase `name` replaced (--refresh)."""
+    merged = copy.deepcopy(committed)
+    merged[name] = fresh[name]
+    merged.setdefault("refreshed", {})[name] = {
+        "machine": fresh["machine"], "settings": fresh["settings"]}
+    return merged
+
+
 def _run_phase(name, repeat, settings, results):
     if name in ("anchor", "control"):
         return anchor.run(name, repeat, settings)
@@ -198,7 +216,7 @@ def _run_phase(name, repeat, settings, results):
     if name == "generic":
         return generic.run(repeat, settings)
     if name == kubeflow.NAME:
-        return kubeflow.run(repeat, settings)
+        return kubeflow.run(repeat, settings, results["ours"]["repeats"][-1])
     return optimizations.run(results["ours"]["repeats"][-1], settings)
 
 
@@ -206,6 +224,16 @@ def main(argv=None):
     args = _parse(argv)
     results_dir = os.path.abspath(args.results_dir)
     settings = _settings(args)
+    committed = None
+    if args.refresh:
+        with open(os.path.join(results_dir, "results.json")) as f:
+            committed = json.load(f)
+
+    def save(results):
+        for name in PHASES:
+            results[name]["status"] = _status(results[name], args.repeats)
+        _write(_merged(committed, results, args.refresh) if committed
+               else results, results_dir)
     shutil.rmtree(workdirs.LOG_DIR, ignore_errors=True)
     results = {"machine": machine.describe(), "settings": settings}
     for name in PHASES:
@@ -221,7 +249,7 @@ def main(argv=None):
             results[name]["repeats"].append(_guarded(
                 name, repeat,
                 lambda: _run_phase(name, repeat, settings, results)))
-            _write(results, results_dir)  # Keep what ran if the next hangs.
+            save(results)  # Keep what ran if the next hangs.
     if args.only == PHASES:  # the full run also serves what ours pushed
         with phase("serving benchmark"):
             try:
@@ -231,7 +259,7 @@ def main(argv=None):
             except Exception:  # recorded, like every other phase
                 results[serving_bench.NAME] = {
                     "status": "failed", "error": traceback.format_exc(limit=5)}
-            _write(results, results_dir)
+            save(results)
     if not args.keep_work:
         with phase("remove pipeline roots (--keep-work keeps them)"):
             for name in ("anchor", "control", ours.NAME, generic.NAME,

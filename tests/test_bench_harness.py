@@ -96,21 +96,16 @@ def test_generic_bench_data_carries_the_taxi_label_and_not_its_source(
 def test_kubeflow_figures_pair_each_repeat_with_ours_cold_run():
     from benchmarks import kubeflow
 
-    def ours(repeat, wall):
-        return {"repeat": repeat, "status": "succeeded", "cold": {
-            "returncode": 0, "wall_seconds": wall,
-            "summary": {"status": "succeeded"}}}
-
     def spec_run(repeat, compile_s, local_s):
         return {"repeat": repeat, "status": "succeeded",
+                "anchor_cold_wall_seconds": {1: 100.0, 2: 200.0}[repeat],
                 "compile": {"wall_seconds": compile_s},
                 "local_run": {"wall_seconds": local_s},
                 "tasks": {"Trainer": {"state": "succeeded", "seconds": local_s / 4},
                           "Pusher": {"state": "skipped", "seconds": None}},
                 "pushed_to": None if repeat == 2 else "/s/taxi/1"}
 
-    results = {"ours": {"repeats": [ours(1, 100.0), ours(2, 200.0)]},
-               "kubeflow": {"repeats": [spec_run(1, 10.0, 150.0),
+    results = {"kubeflow": {"repeats": [spec_run(1, 10.0, 150.0),
                                         spec_run(2, 30.0, 500.0),
                                         {"repeat": 3, "status": "failed"}]}}
     figures = kubeflow.figures(results)
@@ -121,7 +116,40 @@ def test_kubeflow_figures_pair_each_repeat_with_ours_cold_run():
     assert figures["tasks"]["Trainer"]["max"] == 125.0
     assert figures["tasks"]["Pusher"] is None  # skipped: no time to report
     assert figures["pushed"] == [True, False]
-    results["comparison"] = {"kubeflow": figures, "pipelines": {}}
+    results["comparison"] = {"kubeflow": figures}
     table = kubeflow.render(results)
     assert "| 2.00 (1.50–2.50)× |" in table
     assert "Pushed a version in 1 of 2 repeats." in table
+
+
+def test_refresh_replaces_only_the_kubeflow_phase(recorded, monkeypatch,
+                                                  tmp_path):
+    """`--refresh kubeflow` re-measures ours as its anchor but keeps every
+    other table (ours included) from the committed run."""
+    from benchmarks import kubeflow
+    (tmp_path / "results.json").write_text(json.dumps(recorded))
+    ours_repeat = copy.deepcopy(recorded["ours"]["repeats"][0])
+    ours_repeat["cold"]["wall_seconds"] = 1000.0  # the fresh anchor
+
+    def spec_run(repeat, settings, anchor_repeat):
+        assert anchor_repeat["cold"]["wall_seconds"] == 1000.0
+        return {"repeat": repeat, "status": "succeeded",
+                "anchor_cold_wall_seconds": 1000.0,
+                "compile": {"wall_seconds": 9.0},
+                "local_run": {"wall_seconds": 1500.0},
+                "tasks": {"Trainer": {"state": "succeeded", "seconds": 50.0}},
+                "pushed_to": "/s/1"}
+
+    monkeypatch.setattr(workdirs, "LOG_DIR", str(tmp_path / "logs"))
+    monkeypatch.setattr(run_all, "_warm_up", lambda: None)
+    monkeypatch.setattr(ours, "run", lambda repeat, settings: dict(
+        copy.deepcopy(ours_repeat), repeat=repeat))
+    monkeypatch.setattr(kubeflow, "run", spec_run)
+    assert run_all.main(["--refresh", "kubeflow", "--repeats", "1",
+                         "--keep-work", "--results-dir", str(tmp_path)]) == 0
+    merged = json.loads((tmp_path / "results.json").read_text())
+    assert merged["ours"] == recorded["ours"]
+    assert merged["anchor"] == recorded["anchor"]
+    assert merged["comparison"]["kubeflow"]["local_run_over_ours_cold"][
+        "median"] == 1.5
+    assert "Measured separately" in kubeflow.render(merged)
