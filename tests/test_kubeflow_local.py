@@ -55,7 +55,7 @@ def test_compiled_spec_runs_as_kfp_oss_would_and_retrains_on_a_new_span(
         rows["tips"] > 0.2 * rows["fare"]).to_numpy()).mean() > 0.8
 
     # Span 2: rows the first run never saw; the same spec reads and trains on it.
-    frame = read_text(6000).iloc[3000:]
+    frame = read_text(4500).iloc[3000:]
     write_span(data, 2, frame)
     result, _ = _compile_and_run(tmp_path, data, serving, root)
     assert result.returncode == 0, result.stderr[-3000:]
