@@ -149,6 +149,11 @@ def read_text(rows):
     return pd.read_csv(TAXI_CSV, dtype=str, keep_default_na=False, nrows=rows)
 
 
+def component_states(summary) -> dict:
+    """{component id: state} of a run's summary JSON."""
+    return {c["id"]: c["state"] for c in summary["components"]}
+
+
 def versions(home, model_name=MODEL_NAME):
     """Version directory names under the home's serving dir, oldest first."""
     model_dir = home / "serving" / model_name

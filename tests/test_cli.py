@@ -11,7 +11,7 @@ from modules.model import TrainerConfig
 from modules.recipes import settings
 from pipeline import configs
 from tests.helpers import PROJECT, read_text, write_span
-from tfx_prod import run_args
+from tfx_prod import run_args, training_args
 from tfx_prod.cli import build_parser
 
 
@@ -46,7 +46,7 @@ def test_flags_make_a_config_the_recipes_accept(flags, tmp_path):
                                       else "trained")
         assert distill["temperature"] == (args.temperature or 2.0)
     else:
-        assert "options" not in run_args.trainer_options(args, train_steps)
+        assert "options" not in training_args.trainer_options(args, train_steps)
     assert config.mixed_precision == ("--mixed-precision" in flags)
     assert config.warm_start == ("--warm-start" in flags)
     assert config.xla == ("--xla" in flags)

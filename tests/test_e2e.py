@@ -10,7 +10,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 
 import numpy as np
@@ -20,16 +19,12 @@ import pytest
 from modules.taxi import features
 from pipeline import metadata
 from serving import layout
-from tests.helpers import (MODEL_NAME, PROJECT, TRAIN_STEPS,
+from tests.helpers import (MODEL_NAME, PROJECT, TRAIN_STEPS, component_states,
                             raw_dense_inputs, read_text, serialize_rows,
                             tfx_prod, versions, write_span)
 
 # One worker runs every file sharing the `first_run` pipeline run (make test).
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("first_run")]
-
-
-def _states(summary) -> dict:
-    return {c["id"]: c["state"] for c in summary["components"]}
 
 
 def _version_dir(home, version):
@@ -49,7 +44,7 @@ def _manifest(home, version) -> dict:
 def test_first_run_trains_blesses_quantizes_and_pushes(first_run):
     home, result, summary = first_run
     assert result.returncode == 0, result.stderr
-    states = _states(summary)
+    states = component_states(summary)
     for node in ("CsvExampleGen", "StatisticsGen", "ImportSchemaGen",
                  "ExampleValidator", "AnomalyGate", "Transform", "Trainer",
                  "ServedBaseline", "Evaluator", "Quantizer", "Pusher"):
@@ -147,7 +142,7 @@ def test_deleted_pushed_version_is_restored_by_a_rerun(fork, small_data):
                                data=small_data)
     assert result.returncode == 0, result.stderr
     assert "Nothing new" not in result.stdout
-    states = _states(summary)
+    states = component_states(summary)
     assert states["Trainer"] == "cached" and states["Pusher"] == "complete"
     [restored] = versions(fork)
     assert int(restored) > int(version)
@@ -182,7 +177,7 @@ def test_recipe_edit_retrains_without_rerunning_transform(fork, small_data,
     result, summary = tfx_prod(*args, "--max-auc-regression", "1", home=fork,
                                data=small_data, cwd=project)
     assert result.returncode == 0, result.stderr
-    states = _states(summary)
+    states = component_states(summary)
     assert states["Transform"] == "cached", states
     assert states["Trainer"] == "complete", states
 
@@ -196,7 +191,7 @@ def test_a_worse_model_is_refused_and_a_better_one_is_pushed(fork,
     result, summary = tfx_prod("--train-steps", "2", home=fork,
                                data=small_data)
     assert result.returncode == 4, result.stderr
-    states = _states(summary)
+    states = component_states(summary)
     assert states["Trainer"] == "complete" and states["Evaluator"] == "complete"
     assert states["Pusher"] == "skipped" and states["Quantizer"] == "skipped"
     assert summary["blessed"] is False
@@ -211,13 +206,13 @@ def test_a_worse_model_is_refused_and_a_better_one_is_pushed(fork,
                                "--min-accuracy", "0", "--max-auc-regression",
                                "1", home=fork, data=small_data)
     assert result.returncode == 0, result.stderr
-    assert _states(summary)["Trainer"] == "cached"
+    assert component_states(summary)["Trainer"] == "cached"
     weak = versions(fork)[-1]
     # ... then the normal model must beat it under the default gates.
     result, summary = tfx_prod("--train-steps", TRAIN_STEPS, home=fork,
                                data=small_data)
     assert result.returncode == 0, result.stderr
-    assert _states(summary)["Trainer"] == "cached"
+    assert component_states(summary)["Trainer"] == "cached"
     assert summary["baseline_version"] == int(weak)
     assert summary["eval"]["overall"]["auc_diff"] > 0
     newest = versions(fork)[-1]
@@ -250,7 +245,7 @@ def test_interrupted_run_resumes_and_pushes_exactly_once(fork, small_data):
 
     result, summary = tfx_prod(*args, home=fork, data=small_data)
     assert result.returncode == 0, result.stderr
-    states = _states(summary)
+    states = component_states(summary)
     assert states["Trainer"] == "cached" and states["Evaluator"] == "cached"
     assert states["Quantizer"] == "complete" and states["Pusher"] == "complete"
     assert len(versions(fork)) == len(before) + 1
@@ -272,7 +267,7 @@ def test_synthesized_new_span_then_run_trains_on_it(fork, small_data,
                                "--min-accuracy", "0", home=fork, data=data)
     assert result.returncode == 0, result.stderr
     assert summary["span"] == 2
-    states = _states(summary)
+    states = component_states(summary)
     assert states["Transform"] == "complete" and states["Pusher"] == "complete"
     assert len(versions(fork)) == 2
     # The run measured its span against the version served before it.
@@ -319,7 +314,7 @@ def test_optimized_model_is_quantized_to_int8_and_pushed(fork, small_data,
                                "--min-accuracy", "0", home=fork,
                                data=small_data)
     assert result.returncode == 0, result.stderr
-    states = _states(summary)
+    states = component_states(summary)
     assert states["Transform"] == "cached" and states["Trainer"] == "complete"
     report = summary["optimization"]
     assert report["optimization"] == recipe
@@ -377,7 +372,7 @@ def test_inferred_schema_is_frozen_and_an_edit_lets_new_data_through(tmp_path):
     write_span(data, 1, read_text(800))
     result, summary = tfx_prod(*quick, home=home, data=data)
     assert result.returncode == 0, result.stderr
-    assert "SchemaGen" in _states(summary)
+    assert "SchemaGen" in component_states(summary)
     frozen = home / "pipeline" / "inferred_schema" / "schema.pbtxt"
     assert summary["frozen_schema"] == str(frozen) and frozen.exists()
 
@@ -386,7 +381,7 @@ def test_inferred_schema_is_frozen_and_an_edit_lets_new_data_through(tmp_path):
     write_span(data, 2, span_2)
     result, summary = tfx_prod(*quick, home=home, data=data)
     assert result.returncode == 3, result.stderr
-    assert "ImportSchemaGen" in _states(summary)
+    assert "ImportSchemaGen" in component_states(summary)
     assert "Crypto" in result.stderr and str(frozen) in result.stderr
 
     schema = tfdv.load_schema_text(str(frozen))
@@ -395,96 +390,7 @@ def test_inferred_schema_is_frozen_and_an_edit_lets_new_data_through(tmp_path):
     tfdv.write_schema_text(schema, str(frozen))
     result, summary = tfx_prod(*quick, home=home, data=data)
     assert result.returncode == 0, result.stderr
-    states = _states(summary)
+    states = component_states(summary)
     assert states["ImportSchemaGen"] == "complete"
     assert states["AnomalyGate"] == "complete"
     assert states["Transform"] == "complete"
-
-
-def test_drift_is_measured_gated_and_retrains_under_the_local_scheduler(
-        fork, small_data, tmp_path):
-    """Drift end to end, in one fork: `tfx-prod drift` per feature, the
-    gate, and `schedule --local --on drift`, which ignores a span like the
-    last and retrains on a drifted one; that run is gated by the Evaluator
-    against what is served, so a version is pushed exactly when blessed."""
-    data = tmp_path / "data"
-    shutil.copytree(small_data, data)
-    decisions = fork / "scheduler" / "decisions.jsonl"
-
-    def drift_now(*flags):
-        result, _ = tfx_prod("--home", str(fork), "--json", *flags,
-                             command=("drift",), home=fork)
-        assert result.returncode == 0, result.stderr
-        return json.loads(result.stdout)
-
-    def synth(span, level):
-        result, _ = tfx_prod("--rows", "3000", "--span", str(span), "--drift",
-                             level, "--data-root", str(data),
-                             command=("data", "synth"), home=fork)
-        assert result.returncode == 0, result.stderr
-
-    def start_scheduler():
-        return subprocess.Popen(
-            [sys.executable, "-m", "tfx_prod.cli", "schedule", "--local",
-             "--on", "drift", "--poll", "1", "--home", str(fork), "--data",
-             str(data), "--", "--train-steps", TRAIN_STEPS, "--serving-dir",
-             os.path.realpath(fork / "serving")],
-            cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            text=True)
-
-    def wait_for(scheduler, event, count=1, timeout=180):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert scheduler.poll() is None, scheduler.stdout.read()
-            found = ([json.loads(line) for line in
-                      decisions.read_text().splitlines()]
-                     if decisions.exists() else [])
-            if len([e for e in found if e["event"] == event]) >= count:
-                return found
-            time.sleep(0.5)
-        raise AssertionError(f"no {event!r} within {timeout} s")
-
-    def stop(scheduler):
-        scheduler.send_signal(signal.SIGTERM)
-        output, _ = scheduler.communicate(timeout=120)
-        assert scheduler.returncode == 0 and "stopped (SIGTERM)" in output, output
-
-    # The first run had nothing served to compare with, and says so.
-    assert drift_now()["baseline_version"] == 0
-    [served] = versions(fork)
-    scheduler = start_scheduler()
-    try:
-        wait_for(scheduler, "started")
-        synth(2, "0")
-        events = wait_for(scheduler, "no_drift")
-    finally:
-        stop(scheduler)
-    assert not [e for e in events if e["event"] == "run_started"]
-    record = drift_now("--data", str(data), "--against", served)
-    assert (record["span"], record["drifted"]) == ("span-2", [])
-
-    synth(3, "1")
-    record = drift_now("--data", str(data), "--against", served)
-    assert (record["span"], record["drifted"]) == ("span-3",
-                                                  ["fare", "payment_type"])
-    # Asked to gate, a run stops before training and says why.
-    result, summary = tfx_prod("--train-steps", TRAIN_STEPS, "--drift", "gate",
-                               home=fork, data=data)
-    assert result.returncode == 3 and summary is not None, result.stderr
-    assert "payment_type L-infinity drift" in result.stderr
-    assert _states(summary)["DriftCheck"] == "failed"
-    assert versions(fork) == [served]
-
-    # Restarted, the scheduler remembers span 2 and retrains on span 3.
-    scheduler = start_scheduler()
-    try:
-        events = wait_for(scheduler, "run_finished", timeout=900)
-    finally:
-        stop(scheduler)
-    [started] = [e for e in events if e["event"] == "run_started"]
-    assert any("span-3: payment_type L-infinity drift" in r
-               for r in started["reasons"])
-    [finished] = [e for e in events if e["event"] == "run_finished"]
-    assert finished["exit_code"] in (0, 4), finished
-    pushed = 1 if finished["exit_code"] == 0 else 0
-    assert len(versions(fork)) == 1 + pushed

@@ -4,7 +4,7 @@ import json
 import sys
 
 from pipeline import configs
-from tfx_prod import run_args
+from tfx_prod import training_args
 
 EPILOG = """\
 The spec is for open-source Kubeflow Pipelines v2 (schema 2.1.0, no resolvers,
@@ -56,7 +56,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "and seconds, and the pushed version, here")
     # train_steps, gates and the quantization budget become the spec's
     # runtime parameters' recorded values; the rest is compiled in.
-    run_args.add_training_arguments(parser)
+    training_args.add_training_arguments(parser)
 
 
 def main(args) -> int:
@@ -79,10 +79,10 @@ def main(args) -> int:
             project, args.pipeline_root, args.serving_dir,
             data_root=args.data or project.data_root, enable_cache=False,
             train_steps=train_steps, eval_steps=args.eval_steps,
-            gates=run_args.gates_from_flags(args, project),
-            trainer_options=run_args.trainer_options(args, train_steps),
+            gates=training_args.gates_from_flags(args, project),
+            trainer_options=training_args.trainer_options(args, train_steps),
             drift_gate=args.drift == "gate")
-    except run_args.UsageError as error:
+    except training_args.UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     output = args.output or ("pipeline.json" if args.target == "vertex"
