@@ -11,6 +11,7 @@
 import argparse
 import os
 import sys
+import warnings
 
 from tfx_prod import run_args
 
@@ -91,6 +92,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    # google-api-core warns on every import that Python 3.10 is past its
+    # support window; the pin is deliberate (README: TFX 1.16 needs 3.10).
+    # The same rule reaches child processes (Beam workers, task subprocesses).
+    quiet = "ignore:You are using a non-supported Python version:FutureWarning"
+    warnings.filterwarnings("ignore", category=FutureWarning,
+                            message=quiet.split(":")[1])
+    os.environ["PYTHONWARNINGS"] = ",".join(
+        filter(None, [os.environ.get("PYTHONWARNINGS"), quiet]))
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # see README: Keras 2
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
     args = build_parser().parse_args(argv)
