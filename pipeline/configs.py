@@ -55,6 +55,8 @@ class PipelineConfig:
     enable_cache: bool = True
     # Drift above the schema's thresholds stops the run (else: reported).
     drift_gate: bool = False
+    # Train on the newest `window` spans (1: the newest span alone).
+    window: int = 1
     # Kubeflow: runtime parameters standing in for model_base, gates and
     # quantization_budget, by those names (kubeflow_runner.py).
     runtime_parameters: dict[str, Any] = dataclasses.field(default_factory=dict)
@@ -88,6 +90,11 @@ class PipelineConfig:
     @property
     def metadata_path(self) -> str:
         return os.path.join(self.pipeline_root, "metadata.sqlite")
+
+    @property
+    def span_store(self) -> str:
+        """Where SpanWindow keeps each span's Examples across runs."""
+        return f"{self.pipeline_root.rstrip('/')}/span_store"
 
     @property
     def model_base(self) -> str:

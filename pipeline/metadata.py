@@ -181,7 +181,8 @@ def latest_output(store, node: str, key: str, pipeline_name: Optional[str] = Non
 
 
 def run_record(store, run) -> dict:
-    """One line of `tfx-prod runs`: when, which span, outcome, push, time."""
+    """One line of `tfx-prod runs`: when, which span (and the window's spans,
+    newest first), outcome, push, time."""
     rows = run_components(store, run)
     executions = {row["id"]: row["execution_id"] for row in rows}
     outcome = run_outcome(store, executions)
@@ -190,6 +191,11 @@ def run_record(store, run) -> dict:
         examples = execution_outputs(store, executions["CsvExampleGen"]).get(
             "examples")
         span = artifact_property(examples[0], "span") if examples else None
+    spans = [span] if span is not None else []
+    if "SpanWindow" in executions:
+        window = execution_outputs(store, executions["SpanWindow"]).get("window")
+        listed = artifact_property(window[0], "window_spans") if window else None
+        spans = [int(s) for s in listed.split(",")] if listed else spans
     states = {row["state"] for row in rows}
     status = next((s for s in ("failed", "interrupted", "running")
                    if s in states), "succeeded")
@@ -200,6 +206,7 @@ def run_record(store, run) -> dict:
                 default=started)
     return {"run_id": run.name, "started_ms": started,
             "wall_seconds": (ended - started) / 1e3, "span": span,
+            "spans": spans,
             "status": status, "blessed": outcome["blessed"],
             "pushed_version": outcome["pushed_version"],
             "failed": [row["id"] for row in rows if row["state"] == "failed"]}

@@ -1,7 +1,7 @@
 """`create_pipeline`: the one DAG every runner (local Beam, Kubeflow) uses.
 
 CsvExampleGen -> StatisticsGen -> ImportSchemaGen|SchemaGen -> ExampleValidator
--> AnomalyGate, ServedBefore -> DriftCheck -> Transform -> Trainer
+-> AnomalyGate, ServedBefore -> DriftCheck -> [SpanWindow] -> Transform -> Trainer
 -> ServedBaseline -> Evaluator -> [blessed] Quantizer -> Pusher.
 """
 import hashlib
@@ -14,6 +14,7 @@ from components.evaluator import Evaluator, gate_rules
 from components.pusher import Pusher
 from components.quantizer import Quantizer
 from components.served_baseline import ServedBaseline
+from components.span_window import SpanWindow, WindowTransform
 from components.trainer import OptimizingTrainer
 from components.trainer.executor import TRAIN_STEPS_KEY
 from modules.model import output_name
@@ -92,14 +93,25 @@ def create_pipeline(config: PipelineConfig) -> dsl.Pipeline:
         schema=schema_gen.outputs["schema"],
         baseline=served_before.outputs["model"], gate=config.drift_gate))
 
-    transform = stamp(dsl.Transform(
-        examples=example_gen.outputs["examples"],
+    # Train on the newest span, or on a window of the newest spans.
+    span_window, transform_class = None, dsl.Transform
+    training_examples = example_gen.outputs["examples"]
+    if config.window > 1:
+        span_window = _ours(SpanWindow(example_gen, window_size=config.window,
+                                       span_store=config.span_store))
+        transform_class = WindowTransform
+        training_examples = span_window.outputs["window"]
+    transform = stamp(transform_class(
+        examples=training_examples,
         schema=schema_gen.outputs["schema"],
         preprocessing_fn=config.preprocessing_fn,
         custom_config={"feature_plan": config.feature_plan},
         # StatisticsGen already profiled the data; skip Transform's own pass.
-        disable_statistics=True),
-        code_version=code_digest(config.preprocessing_fn.rpartition(".")[0]))
+        disable_statistics=True).with_id("Transform"),
+        code_version=code_digest(
+            config.preprocessing_fn.rpartition(".")[0],
+            *([WindowTransform.EXECUTOR_SPEC.executor_class.__module__]
+              if span_window else [])))
     transform.add_upstream_node(anomaly_gate)  # no training on bad data
     transform.add_upstream_node(drift_check)  # nor on drifted data, if gated
 
@@ -158,6 +170,8 @@ def create_pipeline(config: PipelineConfig) -> dsl.Pipeline:
             schema=schema_gen.outputs["schema"],
             statistics=statistics_gen.outputs["statistics"],
             examples=example_gen.outputs["examples"],
+            training_examples=(span_window.outputs["window"] if span_window
+                               else None),
             transform_graph=transform.outputs["transform_graph"],
             recipe={"trainer": trainer_config, "eval_steps": config.eval_steps,
                     **({"train_steps": steps} if isinstance(steps, int) else {})},
@@ -168,7 +182,8 @@ def create_pipeline(config: PipelineConfig) -> dsl.Pipeline:
         pipeline_name=config.pipeline_name,
         pipeline_root=config.pipeline_root,
         components=[example_gen, statistics_gen, schema_gen, example_validator,
-                    anomaly_gate, served_before, drift_check, transform,
+                    anomaly_gate, served_before, drift_check,
+                    *([span_window] if span_window else []), transform,
                     trainer, baseline, evaluator, quantizer, pusher],
         enable_cache=config.enable_cache,
         # Kubeflow keeps its own ML Metadata; TFX's V2 runner ignores this.

@@ -14,8 +14,9 @@ import time
 
 import pytest
 
-from tests.helpers import (PROJECT, TRAIN_STEPS, component_states, tfx_prod,
-                           versions)
+from serving import layout
+from tests.helpers import (MODEL_NAME, PROJECT, TRAIN_STEPS, component_states,
+                           tfx_prod, versions)
 
 # The same worker as test_e2e.py: it shares the `first_run` pipeline run.
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("first_run")]
@@ -25,7 +26,8 @@ def test_drift_is_measured_gated_and_retrains_under_the_local_scheduler(
         fork, small_data, tmp_path):
     """Drift end to end, in one fork: `tfx-prod drift` per feature, the
     gate, and `schedule --local --on drift`, which ignores a span like the
-    last and retrains on a drifted one; that run is gated by the Evaluator
+    last and retrains on a drifted one (a window of it and the span before);
+    that run is gated by the Evaluator
     against what is served, so a version is pushed exactly when blessed."""
     data = tmp_path / "data"
     shutil.copytree(small_data, data)
@@ -47,7 +49,8 @@ def test_drift_is_measured_gated_and_retrains_under_the_local_scheduler(
         return subprocess.Popen(
             [sys.executable, "-m", "tfx_prod.cli", "schedule", "--local",
              "--on", "drift", "--poll", "1", "--home", str(fork), "--data",
-             str(data), "--", "--train-steps", TRAIN_STEPS, "--serving-dir",
+             str(data), "--", "--train-steps", TRAIN_STEPS, "--window", "2",
+             "--serving-dir",
              os.path.realpath(fork / "serving")],
             cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             text=True)
@@ -108,3 +111,12 @@ def test_drift_is_measured_gated_and_retrains_under_the_local_scheduler(
     assert finished["exit_code"] in (0, 4), finished
     pushed = 1 if finished["exit_code"] == 0 else 0
     assert len(versions(fork)) == 1 + pushed
+    # It trained on the window: the drifted span and the one before it.
+    result, _ = tfx_prod("--home", str(fork), "--json", command=("runs",),
+                         home=fork)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)[-1]["spans"] == [3, 2]
+    if pushed:
+        lineage = layout.read_lineage(
+            str(fork / "serving" / MODEL_NAME / versions(fork)[-1]))
+        assert [m["span"] for m in lineage["training_spans"]] == [3, 2]

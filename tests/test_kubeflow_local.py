@@ -4,7 +4,8 @@
 exact command from the YAML with the ExecutorInput KFP OSS builds (untyped
 upstream artifacts, no ExampleGen driver, no resolvers). Two runs: span 1
 pushes a model that loads and predicts; a new span 2 is read and trained on
-by the same spec (no {SPAN} resolution from any driver).
+(no {SPAN} resolution from any driver), together with span 1: the second
+spec is compiled with `--window 2`.
 """
 import json
 import os
@@ -29,11 +30,11 @@ def _runs(root: pathlib.Path) -> dict:
     return runs
 
 
-def _compile_and_run(tmp_path, data, serving, root):
+def _compile_and_run(tmp_path, data, serving, root, *flags):
     return tfx_prod("--output", str(tmp_path / "pipeline.yaml"),
                     "--data", str(data), "--serving-dir", str(serving),
                     "--pipeline-root", str(root), "--train-steps", TRAIN_STEPS,
-                    "--run-local", command=("compile",), home=tmp_path)
+                    "--run-local", *flags, command=("compile",), home=tmp_path)
 
 
 def test_compiled_spec_runs_as_kfp_oss_would_and_retrains_on_a_new_span(
@@ -54,16 +55,19 @@ def test_compiled_spec_runs_as_kfp_oss_would_and_retrains_on_a_new_span(
     assert ((probabilities[:, 0] > 0.5) == (
         rows["tips"] > 0.2 * rows["fare"]).to_numpy()).mean() > 0.8
 
-    # Span 2: rows the first run never saw; the same spec reads and trains on it.
+    # Span 2: rows the first run never saw; the spec, compiled with a window
+    # of two spans, reads it and trains on it and on span 1 (no resolver).
     frame = read_text(4500).iloc[3000:]
     write_span(data, 2, frame)
-    result, _ = _compile_and_run(tmp_path, data, serving, root)
+    result, _ = _compile_and_run(tmp_path, data, serving, root, "--window", "2")
     assert result.returncode == 0, result.stderr[-3000:]
     first, second = sorted(_runs(root).items())
     examples = second[1]["CsvExampleGen"]["artifacts"]["examples"][
         "artifacts"][0]
     assert examples["metadata"]["span"] == 2
     assert "Trainer" in second[1]
+    window = second[1]["SpanWindow"]["artifacts"]["window"]["artifacts"][0]
+    assert window["metadata"]["window_spans"] == "2,1"
     assert first[1]["CsvExampleGen"]["artifacts"]["examples"]["artifacts"][0][
         "metadata"]["span"] == 1
     # The second baseline is what the first run pushed: no resolver needed.

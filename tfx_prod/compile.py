@@ -78,10 +78,7 @@ def main(args) -> int:
         config = configs.PipelineConfig.from_project(
             project, args.pipeline_root, args.serving_dir,
             data_root=args.data or project.data_root, enable_cache=False,
-            train_steps=train_steps, eval_steps=args.eval_steps,
-            gates=training_args.gates_from_flags(args, project),
-            trainer_options=training_args.trainer_options(args, train_steps),
-            drift_gate=args.drift == "gate")
+            **training_args.pipeline_settings(args, project, train_steps))
     except training_args.UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

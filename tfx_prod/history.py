@@ -60,13 +60,14 @@ def runs_main(args) -> int:
     if args.json:
         print(json.dumps(records, indent=2))
         return 0
-    print(f"{'started (UTC)':<20} {'span':>4}  {'outcome':<11} {'blessed':<7} "
+    print(f"{'started (UTC)':<20} {'spans':>7}  {'outcome':<11} {'blessed':<7} "
           f"{'pushed':>11} {'wall':>7}  run id")
     for r in records:
         blessed = {True: "yes", False: "no", None: "-"}[r["blessed"]]
         outcome = r["status"] + (f" ({', '.join(r['failed'])})"
                                  if r["failed"] else "")
-        print(f"{_time(r['started_ms']):<20} {r['span'] or '-':>4}  "
+        spans = ",".join(map(str, r["spans"])) or "-"
+        print(f"{_time(r['started_ms']):<20} {spans:>7}  "
               f"{outcome:<11} {blessed:<7} {r['pushed_version'] or '-':>11} "
               f"{r['wall_seconds']:>6.0f}s  {r['run_id']}")
     return 0
@@ -98,6 +99,10 @@ def _lines(version: int, lineage: dict) -> list:
         f"  data:      span {examples.get('span', '?')} (version "
         f"{examples.get('version', '?')}), {examples.get('input_fingerprint', '?')}"
         f", {examples.get('uri', '?')}",
+        *([f"  trained on spans "
+           + ", ".join(str(m["span"]) for m in lineage["training_spans"])
+           + " (window; input fingerprints in --json)"]
+          if lineage.get("training_spans") else []),
         f"  code:      {code}",
         f"  transform: {(lineage.get('transform_graph') or {}).get('uri', '?')}",
         f"  recipe:    {trainer.get('optimization', 'none')} ({trainer.get('task', '?')}),"

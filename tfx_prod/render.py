@@ -147,6 +147,9 @@ def render(summary: dict) -> str:
         lines += [""] + drift_lines(summary["drift"])
     if summary.get("optimization"):
         lines += [""] + _optimization_lines(summary["optimization"])
+        if summary.get("training_spans"):
+            lines.append("  on a window of spans "
+                         + ", ".join(map(str, summary["training_spans"])))
     if summary.get("eval"):
         lines += [""] + _eval_lines(summary["eval"],
                                     summary.get("task", "binary"))

@@ -13,7 +13,7 @@ import re
 from pipeline import configs
 from pipeline.configs import PipelineConfig
 from tfx_prod.training_args import (UsageError, add_training_arguments,
-                                   gates_from_flags, trainer_options)
+                                   pipeline_settings)
 
 EPILOG = """\
 exit codes: 0 pushed (or nothing new to do), 1 a component failed,
@@ -220,11 +220,8 @@ def build_config(args) -> tuple[PipelineConfig, dict]:
     config = PipelineConfig.from_project(
         project, root, serving, data_root=data, schema_path=schema,
         model_name=model_name, pipeline_name=pipeline_name,
-        train_steps=train_steps, eval_steps=args.eval_steps,
-        gates=gates_from_flags(args, project),
-        trainer_options=trainer_options(args, train_steps),
-        drift_gate=args.drift == "gate",
-        enable_cache=not args.no_cache)
+        enable_cache=not args.no_cache,
+        **pipeline_settings(args, project, train_steps))
     if args.beam_arg:
         config.beam_pipeline_args, beam_note = args.beam_arg, "from --beam-arg"
     else:

@@ -111,6 +111,10 @@ def collect(metadata_path: str, executions: dict[str, int]) -> dict[str, Any]:
     if outputs.get("CsvExampleGen", {}).get("examples"):
         summary["span"] = artifact_property(
             outputs["CsvExampleGen"]["examples"][0], "span")
+    window = outputs.get("SpanWindow", {}).get("window")
+    if window:  # --window K: the spans trained on, newest first
+        summary["training_spans"] = [int(span) for span in artifact_property(
+            window[0], "window_spans", "").split(",") if span]
     trainer = outputs.get("Trainer", {})
     if trainer.get("model"):
         summary["optimization"] = _read_json(

@@ -107,6 +107,12 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
                             "layers have the same shapes, else from scratch, "
                             "and the report says why); pair it with fewer "
                             "--train-steps. The Evaluator still gates it")
+    train.add_argument("--window", type=_positive_int, default=1, metavar="K",
+                       help="train on the newest K spans (each ingested once, "
+                            "kept in the pipeline root's span store; the "
+                            "analyzer cache makes a new span cost one span of "
+                            "Transform analysis). Validation, drift and "
+                            "evaluation use the newest span (default: 1)")
     train.add_argument("--drift", choices=("report", "gate"), default="report",
                        help="drift of the newest span against the served "
                             "model's training data, per the schema's "
@@ -216,6 +222,14 @@ def trainer_options(args, train_steps: int) -> dict:
     if options:
         config["options"] = options
     return config
+
+
+def pipeline_settings(args, project, train_steps: int) -> dict:
+    """The PipelineConfig fields these flags set (run and compile alike)."""
+    return {"train_steps": train_steps, "eval_steps": args.eval_steps,
+            "gates": gates_from_flags(args, project),
+            "trainer_options": trainer_options(args, train_steps),
+            "drift_gate": args.drift == "gate", "window": args.window}
 
 
 # Flag -> (project gate key, tasks it applies to).

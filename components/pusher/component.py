@@ -49,6 +49,8 @@ class PusherSpec(ComponentSpec):
             type=standard_artifacts.ExampleStatistics, optional=True),
         KEYS.EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples,
                                             optional=True),
+        KEYS.TRAINING_EXAMPLES_KEY: ChannelParameter(
+            type=standard_artifacts.Examples, optional=True),
         KEYS.TRANSFORM_GRAPH_KEY: ChannelParameter(
             type=standard_artifacts.TransformGraph, optional=True),
     }
@@ -83,6 +85,7 @@ class Pusher(base_component.BaseComponent):
                  schema: Optional[types.BaseChannel] = None,
                  statistics: Optional[types.BaseChannel] = None,
                  examples: Optional[types.BaseChannel] = None,
+                 training_examples: Optional[types.BaseChannel] = None,
                  trained_with: Optional[str] = None,
                  model_base=None,
                  transform_graph: Optional[types.BaseChannel] = None,
@@ -102,6 +105,8 @@ class Pusher(base_component.BaseComponent):
                 as the training statistics (input validation, drift).
             examples: Optional `Examples` the model was trained on (from
                 ExampleGen); recorded in the lineage.
+            training_examples: Optional SpanWindow output: with a window,
+                the spans trained on (and their fingerprints), recorded too.
             trained_with: Optional fingerprint of the Trainer's settings and
                 code, recorded in the lineage (ServedBaseline matches it).
             model_base: Instead of `push_destination`: the model base as a
@@ -130,7 +135,7 @@ class Pusher(base_component.BaseComponent):
         super().__init__(spec=PusherSpec(
             model=model, model_blessing=model_blessing, schema=schema,
             statistics=statistics, examples=examples,
-            trained_with=trained_with, transform_graph=transform_graph,
+            training_examples=training_examples, trained_with=trained_with, transform_graph=transform_graph,
             recipe=json.dumps(recipe, sort_keys=True, default=str)
             if recipe is not None else None,
             source=json.dumps(source, sort_keys=True)

@@ -15,6 +15,7 @@ from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils
 from tfx.utils import path_utils, proto_utils
 
+from components.span_window import executor as span_window
 from components.pusher import publish
 from serving import layout
 
@@ -24,6 +25,8 @@ MODEL_BLESSING_KEY = "model_blessing"
 SCHEMA_KEY = "schema"
 STATISTICS_KEY = "statistics"
 EXAMPLES_KEY = "examples"
+# A SpanWindow's output: the spans trained on, when more than the newest.
+TRAINING_EXAMPLES_KEY = "training_examples"
 TRANSFORM_GRAPH_KEY = "transform_graph"
 RECIPE_KEY = "recipe"      # JSON: the training recipe and its settings
 SOURCE_KEY = "source"      # JSON: git commit, dirty, diff and code digests
@@ -139,7 +142,8 @@ class Executor(base_executor.BaseExecutor):
         """lineage.json first (its age dates a push), then schema and stats.
 
         Lineage: the pipeline and run; the examples (span, version, content
-        fingerprint); the Transform graph; the recipe and its settings; the
+        fingerprint) and, for a window, every span trained on with its
+        fingerprint; the Transform graph; the recipe and its settings; the
         source (git commit, dirty + diff digest, code digest); the model
         (the Quantizer's choice on its properties); the blessing (verdict
         and the served version it was compared with).
@@ -158,6 +162,10 @@ class Executor(base_executor.BaseExecutor):
         if examples is not None:
             # What ServedBaseline's `examples` exclusion matches on.
             lineage["examples"] = _artifact_facts(examples)
+        window = _single_or_none(input_dict, TRAINING_EXAMPLES_KEY)
+        if window is not None and window.has_custom_property(span_window.WINDOW_MEMBERS):
+            lineage["training_spans"] = json.loads(
+                window.get_string_custom_property(span_window.WINDOW_MEMBERS))
         if exec_properties.get(TRAINED_WITH_KEY):
             lineage["trained_with"] = exec_properties[TRAINED_WITH_KEY]
         transform_graph = _single_or_none(input_dict, TRANSFORM_GRAPH_KEY)
