@@ -24,6 +24,7 @@ def taxi_sample() -> pd.DataFrame:
 def transformed(tmp_path_factory, taxi_sample):
     """Runs the real preprocessing_fn through TFT on Beam; returns
     (transform_output_dir, transformed instances, raw sample)."""
+    import tensorflow as tf
     import tensorflow_transform as tft
     import tensorflow_transform.beam as tft_beam
     from tensorflow_transform.tf_metadata import (dataset_metadata, metadata_io,
@@ -32,14 +33,34 @@ def transformed(tmp_path_factory, taxi_sample):
     from modules.taxi.preprocessing import preprocessing_fn
 
     work = tmp_path_factory.mktemp("tft")
+    # Beam does not keep row order (under load, bundles come back shuffled):
+    # each row carries its position through the transform, and is put back.
+    position = "__row_position"
+
+    def keeping_position(inputs):
+        outputs = preprocessing_fn(
+            {k: v for k, v in inputs.items() if k != position})
+        return {**outputs, position: inputs[position]}
+
     metadata = dataset_metadata.DatasetMetadata(
         schema_utils.schema_from_feature_spec(raw_feature_spec()))
+    with_position = dataset_metadata.DatasetMetadata(
+        schema_utils.schema_from_feature_spec(
+            {**raw_feature_spec(),
+             position: tf.io.FixedLenFeature([], tf.int64)}))
+    instances = rows_as_instances(taxi_sample)
     with tft_beam.Context(temp_dir=str(work / "tmp")):
-        (data, _), transform_fn = (
-            (rows_as_instances(taxi_sample), metadata)
-            | tft_beam.AnalyzeAndTransformDataset(preprocessing_fn))
+        (data, _), _ = (
+            ([{**row, position: i} for i, row in enumerate(instances)],
+             with_position)
+            | tft_beam.AnalyzeAndTransformDataset(keeping_position))
+        # The graph the model serves with: the same analysis, no position.
+        transform_fn = ((instances, metadata)
+                        | tft_beam.AnalyzeDataset(preprocessing_fn))
         output_dir = str(work / "transform_output")
         _ = transform_fn | tft_beam.WriteTransformFn(output_dir)
+    data = sorted(data, key=lambda row: int(row[position]))
+    assert [int(row.pop(position)) for row in data] == list(range(len(data)))
     # TFX's Transform also writes the raw schema; serving signatures read it.
     metadata_io.write_metadata(metadata, os.path.join(
         output_dir, tft.TFTransformOutput.RAW_METADATA_DIR))
