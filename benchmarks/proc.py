@@ -8,7 +8,8 @@ one worker must fit). The latter is the larger of two readings: the
 kernel's exact high-water mark from wait4() (the child and the
 descendants it reaped; RUSAGE_CHILDREN would accumulate across runs) and
 the largest process seen while sampling (which also covers descendants
-the child never reaped).
+the child never reaped). `peak_processes` is the most processes alive at
+once: it shows whether Beam really fanned out into workers.
 """
 import os
 import signal
@@ -24,22 +25,23 @@ _POLL_SECONDS = 0.25
 
 
 def _tree_rss_bytes(pid):
-    """(summed, largest single) RSS of a process and its live descendants.
+    """(summed, largest single) RSS of a process and its live descendants,
+    and how many of them there are.
 
-    (0, 0) once the process is gone.
+    (0, 0, 0) once the process is gone.
     """
     try:
         root = psutil.Process(pid)
         procs = [root] + root.children(recursive=True)
     except psutil.Error:
-        return 0, 0
+        return 0, 0, 0
     sizes = []
     for proc in procs:
         try:
             sizes.append(proc.memory_info().rss)
         except psutil.Error:
             pass
-    return sum(sizes), max(sizes, default=0)
+    return sum(sizes), max(sizes, default=0), len(sizes)
 
 
 def _machine_busy_seconds():
@@ -67,7 +69,7 @@ def run_measured(cmd, log_path, env=None, cwd=None, timeout=None):
     The child gets its own session so a timeout can kill the whole tree.
     """
     os.makedirs(os.path.dirname(log_path), exist_ok=True)
-    peak_tree = peak_single = 0
+    peak_tree = peak_single = peak_count = 0
     timed_out = False
     busy_before = _machine_busy_seconds()
     with open(log_path, "wb") as log:
@@ -80,9 +82,10 @@ def run_measured(cmd, log_path, env=None, cwd=None, timeout=None):
                 if pid:
                     break
                 if psutil is not None:
-                    tree, single = _tree_rss_bytes(child.pid)
+                    tree, single, count = _tree_rss_bytes(child.pid)
                     peak_tree = max(peak_tree, tree)
                     peak_single = max(peak_single, single)
+                    peak_count = max(peak_count, count)
                 if timeout and time.monotonic() - start > timeout:
                     timed_out = True
                     _kill_tree(child.pid)
@@ -112,6 +115,7 @@ def run_measured(cmd, log_path, env=None, cwd=None, timeout=None):
         "max_process_rss_mb": round(max_proc_mb, 1),
         "sampled_largest_process_rss_mb": (round(peak_single / 2**20, 1)
                                            if psutil else None),
+        "peak_processes": peak_count if psutil else None,
         # CPU time of the child and its reaped descendants: less sensitive
         # to other load on the machine than wall time.
         "cpu_seconds": round(cpu, 1),

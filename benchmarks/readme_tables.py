@@ -19,7 +19,8 @@ import os
 import re
 import sys
 
-from benchmarks import kubeflow, opt_report, serving_bench, tables, workdirs
+from benchmarks import (kubeflow, opt_report, retraining, scale,
+                        scale_report, serving_bench, tables, workdirs)
 
 RENDERERS = {
     "setup": tables.setup,
@@ -28,6 +29,8 @@ RENDERERS = {
     "models": opt_report.optimizations,
     "serving": serving_bench.render_serving_table,
     "kubeflow": kubeflow.render,
+    scale.NAME: scale_report.render,
+    retraining.NAME: retraining.render,
 }
 
 README = os.path.join(workdirs.REPO_DIR, "README.md")

@@ -2,6 +2,7 @@
 
     python -m benchmarks.run_all [--only PHASE[,PHASE...]] [--repeats N]
                                  [--rows N] [--train-steps N] [--smoke]
+                                 [--scale-rows N,N] [--refresh PHASE]
                                  [--keep-work] [--results-dir DIR]
 
 Phases: TFX's own taxi example as shipped (anchor), the same example with
@@ -10,11 +11,16 @@ tfx-prod's steps and no Beam args (control), tfx-prod (ours), then
 OSS would (kubeflow, against ours' cold run of the same repeat),
 tfx-prod's pruning and distillation recipes in ours' pipeline home
 (optimizations), and last the same span through `tfx-prod init` and the
-generic defaults, no taxi modules (generic). Every repeat runs them in one fixed order (ORDER), each
-cold then cached, so a slow stretch of the shared machine hits every
-pipeline alike. A failing run is recorded, never fatal: results.json is
-rewritten after every run, and the others still run. Exits 1 if any
-requested run failed.
+generic defaults, no taxi modules (generic), then a rolling window
+retrained as spans 2 and 3 land, cold against span store + analyzer
+cache (+ warm start) (retraining). Every repeat runs them in one
+fixed order (ORDER), each cold then cached, so a slow stretch of the
+shared machine hits every pipeline alike. Only when named, last (hours at
+its default 1M and 5M rows): ExampleGen, StatisticsGen and Transform on
+synthesized spans, tfx-prod's multi-processing Beam against TFX's
+defaults in the same repeat (scale). A failing run is recorded, never
+fatal: results.json is rewritten after every run, and the others still
+run. Exits 1 if any requested run failed.
 
 `--smoke` proves the harness end to end cheaply (1 repeat, 2000 rows, 50
 train steps, tfx-prod's absolute AUC/accuracy gates off so every model
@@ -32,22 +38,30 @@ import subprocess
 import traceback
 
 from benchmarks import (anchor, compare, generic, kubeflow, machine,
-                        opt_compare, optimizations, ours, report,
-                        serving_bench, workdirs)
+                        opt_compare, optimizations, ours, report, retraining,
+                        scale, scale_report, serving_bench, workdirs)
 from benchmarks.progress import phase, say
 from pipeline.configs import PipelineConfig
 
-PHASES = ("anchor", "control", "ours", "kubeflow", "optimizations", "generic")
 # Within each repeat; each pipeline phase is a cold run then a cached one.
-ORDER = ("anchor", "control", "ours", "kubeflow", "optimizations", "generic")
+ORDER = ("anchor", "control", "ours", "kubeflow", "optimizations", "generic",
+         "retraining")
+# Run only when named (--only / --refresh), after the others.
+OPT_IN = (scale.NAME,)
+PHASES = ORDER + OPT_IN
+DEFAULT_PHASES = ORDER  # no --only, or --only all
+# Phases whose figures carry their own anchor, measured in the same repeats.
+REFRESHABLE = (kubeflow.NAME, retraining.NAME, scale.NAME)
 DEFAULT_REPEATS = 3
-SMOKE = {"repeats": 1, "rows": 2000, "train_steps": 50}
+SMOKE = {"repeats": 1, "rows": 2000, "train_steps": 50,
+         "scale_rows": list(scale.SMOKE_ROWS)}
 SMOKE_GATES_OFF = ["--min-auc", "0", "--min-accuracy", "0"]
 SMOKE_RESULTS_DIR = os.path.join(workdirs.WORK_DIR, "smoke-results")
 LABELS = {**anchor.LABELS, "ours": ours.LABEL,
           "optimizations": "tfx-prod recipes (prune, distill)",
           kubeflow.NAME: kubeflow.LABEL,
-          "generic": generic.LABEL}
+          "generic": generic.LABEL, retraining.NAME: retraining.LABEL,
+          scale.NAME: scale.LABEL}
 
 
 def _default(field):
@@ -64,16 +78,16 @@ def _positive(text):
 
 
 def _phases(text):
-    names = PHASES if text == "all" else tuple(
+    names = DEFAULT_PHASES if text == "all" else tuple(
         p.strip() for p in text.split(","))
     unknown = [p for p in names if p not in PHASES]
     if unknown or not names:
         raise argparse.ArgumentTypeError(
             f"unknown phase(s) {unknown}; choose from {', '.join(PHASES)} "
-            "or all")
+            f"or all (all but {', '.join(OPT_IN)})")
     # The recipes run in ours' pipeline home, on ours' cold-run baseline;
     # the Kubeflow figures are ratios to ours' cold run of the same repeat.
-    return tuple(p for p in ORDER if p in names or (
+    return tuple(p for p in PHASES if p in names or (
         p == "ours" and {"optimizations", "kubeflow"} & set(names)))
 
 
@@ -81,11 +95,14 @@ def _parse(argv):
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.run_all",
         description="Benchmark tfx-prod against TFX's own taxi example.")
-    parser.add_argument("--only", type=_phases, default=PHASES,
+    parser.add_argument("--only", type=_phases, default=DEFAULT_PHASES,
                         help="comma list of phases (anchor, control, ours, "
-                             "kubeflow, optimizations, generic) or all; "
-                             "optimizations and kubeflow also run ours "
-                             "(its home; its cold run is their anchor)")
+                             "kubeflow, optimizations, generic, retraining, "
+                             "scale) or "
+                             "all (every one but scale, which runs only "
+                             "when named); optimizations and kubeflow also "
+                             "run ours (its home; its cold run is their "
+                             "anchor)")
     parser.add_argument("--repeats", type=_positive,
                         help=f"timed repeats of every run (default "
                              f"{DEFAULT_REPEATS}; a figure is the median)")
@@ -102,24 +119,33 @@ def _parse(argv):
                              f"{os.path.relpath(SMOKE_RESULTS_DIR)}")
     parser.add_argument("--keep-work", action="store_true",
                         help="keep pipeline roots under benchmarks/work/")
+    parser.add_argument("--scale-rows", type=scale.parse_rows,
+                        help=f"the scale phase's span sizes, comma list "
+                             f"(default {scale.DEFAULT_ROWS}, --smoke "
+                             f"{scale.SMOKE_ROWS}); its goals compare the "
+                             "smallest with the largest")
     parser.add_argument("--refresh", metavar="PHASE",
-                        help="re-measure one phase (kubeflow) and replace only "
-                             "it in the existing results.json; every other "
-                             "table keeps its run. Its anchor (ours' cold run) "
-                             "is re-measured in the same repeats and stored "
-                             "with it")
+                        help="re-measure one phase (kubeflow, retraining or "
+                             "scale) and replace only it in the existing "
+                             "results.json; every other table keeps its run. "
+                             "Its anchor (kubeflow: ours' cold run; "
+                             "retraining: a cold retrain; scale: TFX's "
+                             "default Beam settings) is re-measured in the "
+                             "same repeats and stored with it")
     parser.add_argument("--results-dir",
                         help="where results.json/.md go (default: "
                              "benchmarks/results)")
     args = parser.parse_args(argv)
     if args.refresh is not None:
-        if args.refresh != kubeflow.NAME:
-            parser.error(f"--refresh supports {kubeflow.NAME} only (its ratio "
-                         "carries its own anchor); run everything otherwise")
+        if args.refresh not in REFRESHABLE:
+            parser.error(f"--refresh supports {' and '.join(REFRESHABLE)} "
+                         "only (their ratios carry their own anchor); run "
+                         "everything otherwise")
         args.only = _phases(args.refresh)
     base = SMOKE if args.smoke else {}
     for key, fallback in (("repeats", DEFAULT_REPEATS), ("rows", None),
-                          ("train_steps", _default("train_steps"))):
+                          ("train_steps", _default("train_steps")),
+                          ("scale_rows", list(scale.DEFAULT_ROWS))):
         if getattr(args, key) is None:
             setattr(args, key, base.get(key, fallback))
     if args.results_dir is None:
@@ -140,7 +166,8 @@ def _settings(args):
     return {"repeats": args.repeats, "rows": args.rows,
             "train_steps": train_steps, "eval_steps": eval_steps,
             "our_flags": our_flags, "order": list(ORDER),
-            "phases": list(args.only), "smoke": args.smoke}
+            "phases": list(args.only), "smoke": args.smoke,
+            "scale_rows": list(args.scale_rows)}
 
 
 def _warm_up():
@@ -191,18 +218,23 @@ def _write(results, results_dir):
     results["comparison"][kubeflow.NAME] = kubeflow.figures(results)
     results["comparison"]["models"] = opt_compare.merge(
         [r for r in results["optimizations"]["repeats"] if "rows" in r])
+    results["comparison"][scale.NAME] = scale_report.figures(results)
+    results["comparison"][retraining.NAME] = retraining.figures(results)
     results = _relative(results)
     with open(os.path.join(results_dir, "results.json"), "w") as f:
         json.dump(results, f, indent=2, ensure_ascii=False)
         f.write("\n")
     with open(os.path.join(results_dir, "results.md"), "w") as f:
-        f.write(report.render(results))
+        # (report.render covers the other phases; the scale detail follows.)
+        f.write(report.render(results) + scale_report.detail(results))
 
 
 def _merged(committed, fresh, name):
     """The committed results with only phase `name` replaced (--refresh)."""
     merged = copy.deepcopy(committed)
     merged[name] = fresh[name]
+    for phase_name in PHASES:  # phases newer than the committed file
+        merged.setdefault(phase_name, fresh[phase_name])
     merged.setdefault("refreshed", {})[name] = {
         "machine": fresh["machine"], "settings": fresh["settings"]}
     return merged
@@ -217,6 +249,10 @@ def _run_phase(name, repeat, settings, results):
         return generic.run(repeat, settings)
     if name == kubeflow.NAME:
         return kubeflow.run(repeat, settings, results["ours"]["repeats"][-1])
+    if name == scale.NAME:
+        return scale.run(repeat, settings)
+    if name == retraining.NAME:
+        return retraining.run(repeat, settings)
     return optimizations.run(results["ours"]["repeats"][-1], settings)
 
 
@@ -250,7 +286,7 @@ def main(argv=None):
                 name, repeat,
                 lambda: _run_phase(name, repeat, settings, results)))
             save(results)  # Keep what ran if the next hangs.
-    if args.only == PHASES:  # the full run also serves what ours pushed
+    if args.only == DEFAULT_PHASES:  # a full run also serves ours' push
         with phase("serving benchmark"):
             try:
                 results[serving_bench.NAME] = serving_bench.run(
@@ -263,7 +299,7 @@ def main(argv=None):
     if not args.keep_work:
         with phase("remove pipeline roots (--keep-work keeps them)"):
             for name in ("anchor", "control", ours.NAME, generic.NAME,
-                         kubeflow.NAME):
+                         kubeflow.NAME, retraining.NAME, scale.NAME):
                 workdirs.remove(name)
     say(f"results written to {results_dir}/results.{{json,md}}")
     requested = [results[name] for name in args.only]

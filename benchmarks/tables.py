@@ -60,6 +60,10 @@ def _goal_format(goal_id):
         return 100, ".1f", "%"
     if goal_id.startswith("taxi_"):  # absolute AUC / accuracy
         return 1, ".4f", ""
+    if goal_id == "scale_rss_max":  # megabytes of RSS
+        return 1, ".0f", " MB"
+    if goal_id == "scale_sizes":
+        return 1, ".0f", " sizes"
     return 1, ".3f" if goal_id == "student_params" else ".2f", "×"
 
 
