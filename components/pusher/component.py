@@ -135,7 +135,8 @@ class Pusher(base_component.BaseComponent):
         super().__init__(spec=PusherSpec(
             model=model, model_blessing=model_blessing, schema=schema,
             statistics=statistics, examples=examples,
-            training_examples=training_examples, trained_with=trained_with, transform_graph=transform_graph,
+            training_examples=training_examples, trained_with=trained_with,
+            transform_graph=transform_graph,
             recipe=json.dumps(recipe, sort_keys=True, default=str)
             if recipe is not None else None,
             source=json.dumps(source, sort_keys=True)

@@ -15,8 +15,8 @@ from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils
 from tfx.utils import path_utils, proto_utils
 
-from components.span_window import executor as span_window
 from components.pusher import publish
+from components.span_window import store as span_window
 from serving import layout
 
 # Channel and parameter keys (TFX's names where TFX has them).
@@ -163,7 +163,8 @@ class Executor(base_executor.BaseExecutor):
             # What ServedBaseline's `examples` exclusion matches on.
             lineage["examples"] = _artifact_facts(examples)
         window = _single_or_none(input_dict, TRAINING_EXAMPLES_KEY)
-        if window is not None and window.has_custom_property(span_window.WINDOW_MEMBERS):
+        if (window is not None
+                and window.has_custom_property(span_window.WINDOW_MEMBERS)):
             lineage["training_spans"] = json.loads(
                 window.get_string_custom_property(span_window.WINDOW_MEMBERS))
         if exec_properties.get(TRAINED_WITH_KEY):

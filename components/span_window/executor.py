@@ -33,10 +33,8 @@ INPUT_BASE_KEY = standard_component_specs.INPUT_BASE_KEY
 # JSON: CsvExampleGen's other exec properties (input/output config, formats,
 # null values), so older spans are encoded exactly as the newest was.
 EXAMPLE_GEN_PROPERTIES_KEY = "example_gen_properties"
-# Output properties: the window's spans, newest first ("5,4,3"), and the
-# same as JSON with each span's input fingerprint (the Pusher's lineage).
-WINDOW_SPANS = "window_spans"
-WINDOW_MEMBERS = "window_members"
+WINDOW_SPANS = store.WINDOW_SPANS
+WINDOW_MEMBERS = store.WINDOW_MEMBERS
 # Examples properties every member shares (file and payload format): what
 # WindowTransform gives each member so TFX decodes it.
 SHARED_PROPERTIES = ("file_format", "payload_format")

@@ -18,6 +18,10 @@ from typing import Optional
 import tensorflow as tf
 
 INDEX_FILE = "spans.json"
+# SpanWindow's output properties: the window's spans, newest first ("5,4,3"),
+# and the same as JSON with each span's input fingerprint (for the lineage).
+WINDOW_SPANS = "window_spans"
+WINDOW_MEMBERS = "window_members"
 MANIFEST_FILE = "window.json"
 ANALYZER_CACHE_FILE = "analyzer_cache.json"
 

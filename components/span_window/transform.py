@@ -26,7 +26,6 @@ from components.span_window import executor as window_executor
 from components.span_window import store
 
 
-
 def members_of(window, manifest: dict) -> list:
     """One Examples artifact per window member, oldest first."""
     members = []
