@@ -226,6 +226,18 @@ def test_a_worse_model_is_refused_and_a_better_one_is_pushed(fork,
     assert _lineage(fork, newest)["blessing"]["baseline_version"] == int(weak)
 
 
+def _wait_until_running(home, node, process, timeout=120):
+    store = metadata.open_store(str(home / "pipeline" / "metadata.sqlite"))
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        run = metadata.pipeline_runs(store)[-1]
+        if any(c["id"] == node and c["state"] == "running"
+               for c in metadata.run_components(store, run)):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{node} never seen running (exit {process.poll()})")
+
+
 def test_interrupted_run_resumes_and_pushes_exactly_once(fork, small_data):
     before = versions(fork)
     args = ("--train-steps", str(int(TRAIN_STEPS) + 1),
@@ -234,9 +246,11 @@ def test_interrupted_run_resumes_and_pushes_exactly_once(fork, small_data):
                                      popen=True)
     for line in process.stdout:
         if "Quantizer" in line and "running" in line:
-            time.sleep(4)  # into the ~12 s of conversions, past MLMD's record
-            process.send_signal(signal.SIGTERM)
             break
+    # Into the Quantizer's conversions: once ML Metadata records it running
+    # (a fixed sleep lost the race on an idle machine: the run had ended).
+    _wait_until_running(fork, "Quantizer", process)
+    process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=600)
     assert process.returncode == 143, stderr
     assert "Interrupted while Quantizer was running" in stderr
