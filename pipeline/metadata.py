@@ -14,6 +14,9 @@ Execution = metadata_store_pb2.Execution
 STATES = {Execution.COMPLETE: "complete", Execution.CACHED: "cached",
           Execution.FAILED: "failed", Execution.CANCELED: "skipped",
           Execution.RUNNING: "running", Execution.NEW: "new"}
+# SpanWindow's output property (components/span_window/store.py), named
+# here too: importing that package would load TensorFlow into every query.
+WINDOW_SPANS = "window_spans"
 # Custom property the local runner sets on executions Ctrl-C/SIGTERM stopped.
 INTERRUPTED = "interrupted"
 _OUTPUT_EVENTS = (metadata_store_pb2.Event.OUTPUT,
@@ -180,6 +183,15 @@ def latest_output(store, node: str, key: str, pipeline_name: Optional[str] = Non
     return None, None
 
 
+def window_spans(store, executions: dict) -> list:
+    """The spans a `--window` run trained on, newest first ([] without one)."""
+    if "SpanWindow" not in executions:
+        return []
+    window = execution_outputs(store, executions["SpanWindow"]).get("window")
+    listed = artifact_property(window[0], WINDOW_SPANS) if window else None
+    return [int(span) for span in listed.split(",")] if listed else []
+
+
 def run_record(store, run) -> dict:
     """One line of `tfx-prod runs`: when, which span (and the window's spans,
     newest first), outcome, push, time."""
@@ -191,11 +203,8 @@ def run_record(store, run) -> dict:
         examples = execution_outputs(store, executions["CsvExampleGen"]).get(
             "examples")
         span = artifact_property(examples[0], "span") if examples else None
-    spans = [span] if span is not None else []
-    if "SpanWindow" in executions:
-        window = execution_outputs(store, executions["SpanWindow"]).get("window")
-        listed = artifact_property(window[0], "window_spans") if window else None
-        spans = [int(s) for s in listed.split(",")] if listed else spans
+    spans = window_spans(store, executions) or (
+        [span] if span is not None else [])
     states = {row["state"] for row in rows}
     status = next((s for s in ("failed", "interrupted", "running")
                    if s in states), "succeeded")

@@ -11,7 +11,7 @@ from typing import Any, Optional
 from components.evaluator import BASELINE_VERSION
 from components.quantizer.executor import REPORT_FILENAME as QUANTIZATION_REPORT
 from pipeline.metadata import (artifact_property, execution_outputs,
-                               open_store, run_outcome)
+                               open_store, run_outcome, window_spans)
 
 
 def _metric_value(value) -> Optional[float]:
@@ -111,10 +111,9 @@ def collect(metadata_path: str, executions: dict[str, int]) -> dict[str, Any]:
     if outputs.get("CsvExampleGen", {}).get("examples"):
         summary["span"] = artifact_property(
             outputs["CsvExampleGen"]["examples"][0], "span")
-    window = outputs.get("SpanWindow", {}).get("window")
-    if window:  # --window K: the spans trained on, newest first
-        summary["training_spans"] = [int(span) for span in artifact_property(
-            window[0], "window_spans", "").split(",") if span]
+    spans = window_spans(store, executions)
+    if spans:  # --window K: the spans trained on, newest first
+        summary["training_spans"] = spans
     trainer = outputs.get("Trainer", {})
     if trainer.get("model"):
         summary["optimization"] = _read_json(
