@@ -112,3 +112,5 @@ def test_deploy_config_files_parse():
                                   num_batch_threads=2, max_enqueued_batches=64)
     assert config.read_prometheus_path(f"{deploy}/monitoring.config") == \
         config.DEFAULT_PROMETHEUS_PATH
+    (model,) = config.read_model_config_file(f"{deploy}/models.config")
+    assert (model.name, model.base_path) == ("taxi", "/models/taxi")

@@ -31,28 +31,52 @@ class Limits:
 
 class ServingCore:
     def __init__(self, manager, metrics, scheduler=None, limits=Limits(),
-                 executor_threads: int = 8):
+                 executor_threads: int = 8, rollouts=None):
         self.manager = manager
         self.metrics = metrics
         self.scheduler = scheduler
         self.limits = limits
+        self.rollouts = rollouts
         self._executor = ThreadPoolExecutor(executor_threads,
                                             thread_name_prefix="model")
 
     # --- bookkeeping -------------------------------------------------------
     def record(self, model_name: str, api: str, entrypoint: str,
-               error: Optional[ServingError], started: float) -> None:
+               error: Optional[ServingError], started: float,
+               servable=None, attempt_started: Optional[float] = None) -> None:
+        """One client request. `servable`: the version that answered (its
+        attempt began at `attempt_started`, later than `started` after a
+        canary fallback)."""
         status = "OK" if error is None else error.code.name
+        latency_us = (time.perf_counter() - started) * 1e6
         self.metrics.request_count.inc((model_name, status))
+        if servable is not None:
+            self.record_attempt(servable, error, attempt_started or started)
         if error is None:
             self.metrics.request_latency.observe(
-                (model_name, api, entrypoint), (time.perf_counter() - started) * 1e6)
+                (model_name, api, entrypoint), latency_us)
         elif error.rule:
             self.metrics.validation_errors.inc(
                 (model_name, error.feature or "", error.rule))
         if error is not None and error.code == Code.UNAVAILABLE and \
                 self.scheduler is not None:
             self.metrics.queue_rejections.inc((model_name,))
+
+    def record_attempt(self, servable, error: Optional[ServingError],
+                       started: float) -> None:
+        """One version's attempt at a request: per-version metrics and the
+        rollout's window (a failed canary attempt retried on stable is
+        recorded here only, so request_count still counts clients)."""
+        latency_us = (time.perf_counter() - started) * 1e6
+        status = "OK" if error is None else error.code.name
+        labels = (servable.model_name, str(servable.version))
+        self.metrics.version_request_count.inc((*labels, status))
+        if error is None:
+            self.metrics.version_request_latency.observe(labels, latency_us)
+        if self.rollouts is not None:
+            self.rollouts.observe_request(
+                servable, latency_us / 1e3, error is not None and (
+                    error.model_error or error.code == Code.DEADLINE_EXCEEDED))
 
     # --- running -------------------------------------------------------------
     def _runner(self, servable, key: str, outputs: tuple, api: str):
@@ -61,7 +85,12 @@ class ServingCore:
 
         def run(inputs):
             started = time.perf_counter()
-            result = runtime.run(key, inputs, outputs)
+            try:
+                result = runtime.run(key, inputs, outputs)
+            except Exception as e:
+                error = from_exception(e)
+                error.model_error = True
+                raise error from None
             metrics.runtime_latency.observe(labels,
                                             (time.perf_counter() - started) * 1e6)
             return result
@@ -106,6 +135,8 @@ class ServingCore:
                 confidence = [max(values[i:i + width])
                               for i in range(0, len(values), width)]
             self.metrics.confidence.observe_many(labels, confidence)
+            if self.rollouts is not None:
+                self.rollouts.observe_confidence(servable, confidence)
             return
 
     def _count_examples(self, servable, rows: int) -> None:

@@ -2,6 +2,8 @@
 rows): complete version, predictions equal the SavedModel's own, gRPC and
 REST agree, lineage exposed, the training schema enforced, TFLite served."""
 
+import time
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -129,3 +131,37 @@ def test_tflite_runtime_serves_the_blessed_flatbuffer(pushed):
             "instances": [{n: v[0].tolist() for n, v in inputs.items()}]})
         assert status == 200, body
         np.testing.assert_allclose(np.array(body["predictions"]), expected, atol=1e-6)
+
+
+def test_auto_canary_rolls_a_pushed_model_out_under_load(pushed, tmp_path):
+    """The pipeline's real model as stable, the same model re-pushed as a
+    new version: `--auto_canary` takes it through every step to stable with
+    no failed request (its confidence matches, so it must pass the bounds)."""
+    import json
+    import shutil
+    base, version = pushed
+    source = layout.version_dir(str(base), version)
+    rollout_base = tmp_path / "taxi"
+    shutil.copytree(source, rollout_base / "1")
+    rows = _rows(source, 8)
+    body = json.dumps({"instances": rows}).encode()
+    with testutil.ServerProcess(
+            "--model_name=taxi", f"--model_base_path={rollout_base}",
+            "--auto_canary", "--rollout_steps=25,100",
+            "--rollout_hold_seconds=1", "--rollout_check_seconds=0.3",
+            "--rollout_min_requests=30",
+            "--file_system_poll_wait_seconds=0.3") as server, testutil.Load(
+                server.rest_port, "/v1/models/taxi:predict", body,
+                keys_per_client=40) as load:
+        staging = tmp_path / ".2.incomplete"
+        shutil.copytree(source, staging)
+        staging.rename(rollout_base / "2")         # an atomic push
+        deadline = time.monotonic() + 90
+        state = None
+        while time.monotonic() < deadline:
+            state = rest_json(f"{server.url}/v1/models/taxi/rollout")[1]
+            if state["state"] in ("promoted", "rolled_back"):
+                break
+            time.sleep(0.3)
+        assert state["state"] == "promoted" and state["stable"] == 2, state
+    assert load.failed == [] and load.ok > 60, load.failed[:3]

@@ -44,8 +44,37 @@ def _fill_spec(target, servable, signature_key: str):
 
 
 class _Base:
-    def __init__(self, core, manager):
+    def __init__(self, core, manager, rollout_key=None):
         self.core, self.manager = core, manager
+        # (metadata as a lower-case dict, None) -> sticky rollout key or None
+        self.rollout_key = rollout_key
+
+    async def _routed_call(self, context, api: str, request_spec, work):
+        """Predict/Classify/Regress: route (rollouts split default
+        traffic), run `work(servable)`, retry a canary's model error on
+        stable, record the request once."""
+        started = attempt = time.perf_counter()
+        name, servable = request_spec.name, None
+        try:
+            key = self.rollout_key(dict(context.invocation_metadata() or ()),
+                                   None) if self.rollout_key else None
+            servable, fallback = self.manager.route(*_spec(request_spec),
+                                                    key=key)
+            try:
+                result = await work(servable)
+            except ServingError as e:
+                if not (e.model_error and fallback is not None):
+                    raise
+                self.core.record_attempt(servable, e, attempt)
+                attempt, servable = time.perf_counter(), fallback
+                result = await work(servable)
+        except Exception as e:  # every failure is a status, never a trace
+            error = from_exception(e)
+            self.core.record(name, api, "GRPC", error, started, servable,
+                             attempt)
+            await context.abort(grpc_code(error.code), grpc_message(error.message))
+        self.core.record(name, api, "GRPC", None, started, servable, attempt)
+        return result
 
     async def _call(self, context, api: str, request_spec, work):
         started = time.perf_counter()
@@ -63,8 +92,7 @@ class _Base:
 class PredictionService(_Base, prediction_service_pb2_grpc.PredictionServiceServicer):
 
     async def Predict(self, request, context):
-        async def work():
-            servable = self.manager.resolve(*_spec(request.model_spec))
+        async def work(servable):
             signature = sig.find_signature(servable.signatures,
                                            request.model_spec.signature_name,
                                            rest=False)
@@ -80,11 +108,11 @@ class PredictionService(_Base, prediction_service_pb2_grpc.PredictionServiceServ
             for alias, array in outputs.items():
                 tensor_proto.from_numpy(array, response.outputs[alias])
             return response
-        return await self._call(context, "Predict", request.model_spec, work)
+        return await self._routed_call(context, "Predict", request.model_spec,
+                                       work)
 
     async def Classify(self, request, context):
-        async def work():
-            servable = self.manager.resolve(*_spec(request.model_spec))
+        async def work(servable):
             dicts, serialized = examples_lib.from_input_proto(request.input)
             key, rows = await self.core.classify(
                 servable, request.model_spec.signature_name, dicts, serialized,
@@ -96,11 +124,11 @@ class PredictionService(_Base, prediction_service_pb2_grpc.PredictionServiceServ
                 for label, score in row:
                     classifications.classes.add(label=label, score=score)
             return response
-        return await self._call(context, "Classify", request.model_spec, work)
+        return await self._routed_call(context, "Classify", request.model_spec,
+                                       work)
 
     async def Regress(self, request, context):
-        async def work():
-            servable = self.manager.resolve(*_spec(request.model_spec))
+        async def work(servable):
             dicts, serialized = examples_lib.from_input_proto(request.input)
             key, values = await self.core.regress(
                 servable, request.model_spec.signature_name, dicts, serialized,
@@ -110,7 +138,8 @@ class PredictionService(_Base, prediction_service_pb2_grpc.PredictionServiceServ
             for value in values:
                 response.result.regressions.add(value=value)
             return response
-        return await self._call(context, "Regress", request.model_spec, work)
+        return await self._routed_call(context, "Regress", request.model_spec,
+                                       work)
 
     async def MultiInference(self, request, context):
         async def work():
@@ -225,12 +254,13 @@ def _handler(service, servicer) -> grpc.GenericRpcHandler:
     return grpc.method_handlers_generic_handler(service.full_name, handlers)
 
 
-async def start(core, manager, host: str, port: int):
+async def start(core, manager, host: str, port: int, rollout_key=None):
     from tensorflow_serving.apis import model_service_pb2, prediction_service_pb2
     server = grpc.aio.server(options=CHANNEL_OPTIONS + [("grpc.so_reuseport", 0)])
     server.add_generic_rpc_handlers((
         _handler(prediction_service_pb2.DESCRIPTOR.services_by_name[
-            "PredictionService"], PredictionService(core, manager)),
+            "PredictionService"], PredictionService(core, manager,
+                                                    rollout_key)),
         _handler(model_service_pb2.DESCRIPTOR.services_by_name["ModelService"],
                  ModelService(core, manager))))
     bound = server.add_insecure_port(f"{host}:{port}")

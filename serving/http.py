@@ -26,6 +26,8 @@ class Request:
     path: str
     headers: dict        # lower-case name -> value (str)
     body: bytes
+    query: str = ""      # after '?', undecoded
+    peer: str = ""       # the client's IP address
 
 
 @dataclasses.dataclass
@@ -78,6 +80,8 @@ class HttpProtocol(asyncio.Protocol):
     # --- asyncio.Protocol ------------------------------------------------
     def connection_made(self, transport):
         self._transport = transport
+        peer = transport.get_extra_info("peername")
+        self._peer = peer[0] if peer else ""
 
     def connection_lost(self, exc):
         self._closing = True
@@ -151,8 +155,8 @@ class HttpProtocol(asyncio.Protocol):
                     f"{e}")), keep_alive)
                 return
         url = self._url.decode("latin-1")
-        path = url.split("?", 1)[0]
-        request = Request(method, path, self._headers, body)
+        path, _, query = url.partition("?")
+        request = Request(method, path, self._headers, body, query, self._peer)
         try:
             result = self._handler(request)
         except Exception as e:  # a handler bug must not kill the connection

@@ -8,6 +8,8 @@
             statistics.pb                   training-split statistics (DatasetFeatureStatisticsList)
             lineage.json                    where the model came from (spans, code, gate, run)
             missing_values.json             optional: dense inputs' "no value" sentinels
+            manifest.sig                    optional: Ed25519 signature of manifest.json
+                                            (serving/signing.py), written just before it
             manifest.json                   written last: size + SHA-256 of every other file
 
 TF Serving ignores `assets.extra/`, so a version stays loadable by the real
@@ -25,12 +27,14 @@ from the pipeline: the server uses it too.
 import hashlib
 import json
 import posixpath
-from typing import Iterable, Optional
+from typing import Callable, Iterable, Optional
 
 import tensorflow as tf
 
 META_DIR = "assets.extra/tfx_prod"
 MANIFEST_FILE = f"{META_DIR}/manifest.json"
+# Signs the exact bytes of MANIFEST_FILE, so the manifest cannot list it.
+SIGNATURE_FILE = f"{META_DIR}/manifest.sig"
 SCHEMA_FILE = f"{META_DIR}/schema.pbtxt"
 STATISTICS_FILE = f"{META_DIR}/statistics.pb"
 LINEAGE_FILE = f"{META_DIR}/lineage.json"
@@ -95,10 +99,11 @@ def file_digest(path: str) -> str:
 
 
 def build_manifest(root: str) -> dict:
-    """Size and SHA-256 of every file under `root` except the manifest itself."""
+    """Size and SHA-256 of every file under `root` except the manifest itself
+    and its signature (which signs the manifest, so it cannot be listed)."""
     files = {}
     for relative in sorted(_walk_files(root)):
-        if relative == MANIFEST_FILE:
+        if relative in (MANIFEST_FILE, SIGNATURE_FILE):
             continue
         path = join(root, relative)
         files[relative] = {"size": tf.io.gfile.stat(path).length,
@@ -106,12 +111,22 @@ def build_manifest(root: str) -> dict:
     return {"format": MANIFEST_FORMAT, "files": files}
 
 
-def write_manifest(root: str) -> dict:
-    """Writes `manifest.json` under `root`; call it after every other file."""
+def write_manifest(root: str,
+                   sign: Optional[Callable[[bytes], dict]] = None) -> dict:
+    """Writes `manifest.json` under `root`; call it after every other file.
+
+    `sign(manifest bytes) -> signature document` (serving/signing.py): the
+    signature is written first, so the manifest stays the last file and a
+    version that is complete is also signed.
+    """
     manifest = build_manifest(root)
+    text = json.dumps(manifest, indent=1, sort_keys=True).encode()
     tf.io.gfile.makedirs(join(root, META_DIR))
-    with tf.io.gfile.GFile(join(root, MANIFEST_FILE), "w") as f:
-        f.write(json.dumps(manifest, indent=1, sort_keys=True))
+    if sign is not None:
+        with tf.io.gfile.GFile(join(root, SIGNATURE_FILE), "wb") as f:
+            f.write(json.dumps(sign(text), indent=1, sort_keys=True).encode())
+    with tf.io.gfile.GFile(join(root, MANIFEST_FILE), "wb") as f:
+        f.write(text)
     return manifest
 
 

@@ -42,6 +42,13 @@ FEATURE_DRIFT_THRESHOLD = ":tfx_prod:serving:feature_drift_threshold"
 MODEL_VERSION_STATE = ":tfx_prod:serving:model_version_state"
 SCHEMA_VALIDATION = ":tfx_prod:serving:schema_validation_enabled"
 BATCH_QUEUE_REJECTIONS = ":tfx_prod:serving:batch_queue_rejections"
+# Per version (TF Serving's request_count has no version label; a canary
+# is judged against stable by these).
+VERSION_REQUEST_COUNT = ":tfx_prod:serving:version_request_count"
+VERSION_REQUEST_LATENCY = ":tfx_prod:serving:version_request_latency"
+# Rollout (serving/rollout.py).
+ROLLOUT_TRAFFIC_PERCENT = ":tfx_prod:serving:rollout_traffic_percent"
+ROLLOUT_DECISIONS = ":tfx_prod:serving:rollout_decisions"
 
 LATENCY_BUCKETS_US = exponential_buckets(10, 1.8, 33)
 EXAMPLE_COUNT_BUCKETS = exponential_buckets(1, 2, 15)
@@ -178,6 +185,15 @@ class Metrics:
         self.schema_validation = Gauge(SCHEMA_VALIDATION,
                                        ("model_name", "version"))
         self.queue_rejections = Counter(BATCH_QUEUE_REJECTIONS, ("model_name",))
+        self.version_request_count = Counter(
+            VERSION_REQUEST_COUNT, ("model_name", "version", "status"))
+        self.version_request_latency = Histogram(
+            VERSION_REQUEST_LATENCY, ("model_name", "version"),
+            LATENCY_BUCKETS_US)
+        self.rollout_traffic = Gauge(ROLLOUT_TRAFFIC_PERCENT,
+                                     ("model_name", "version", "role"))
+        self.rollout_decisions = Counter(ROLLOUT_DECISIONS,
+                                         ("model_name", "decision"))
         self._drift_sources = []       # callables -> [(labels, drift, n, thr)]
         self._started = time.time()
 
@@ -210,7 +226,9 @@ class Metrics:
                        self.load_latency, self.confidence, self.score,
                        self.validation_errors, self.out_of_domain,
                        self.version_state, self.schema_validation,
-                       self.queue_rejections):
+                       self.queue_rejections, self.version_request_count,
+                       self.version_request_latency, self.rollout_traffic,
+                       self.rollout_decisions):
             lines.extend(metric.lines())
         lines.extend(self._drift_lines())
         return "\n".join(lines) + "\n"

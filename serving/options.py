@@ -8,7 +8,10 @@ import dataclasses
 import os
 from typing import Optional
 
-from serving import drift
+from serving import drift, rollout, rollout_state
+from serving.rollout_stats import Bounds
+
+_BOUNDS = Bounds()
 
 DEFAULT_GRPC_PORT = 8500
 DEFAULT_REST_PORT = 8501
@@ -54,6 +57,42 @@ class ServerOptions:
     max_request_rows: int = 10000
     drift_window: int = drift.DEFAULT_WINDOW
     allow_versions_without_manifest: bool = False
+    trusted_signing_keys: Optional[str] = None   # serving/signing.py
+    # Rollouts (ours; serving/rollout.py).
+    enable_rollouts: bool = False
+    auto_canary: bool = False
+    rollout_steps: str = ",".join(f"{s:g}" for s in rollout.DEFAULT_STEPS)
+    rollout_hold_seconds: float = rollout.DEFAULT_HOLD_SECONDS
+    rollout_check_seconds: float = 5.0
+    rollout_state_dir: Optional[str] = None
+    rollout_key_header: str = "x-rollout-key"
+    rollout_key_feature: Optional[str] = None
+    rollout_min_requests: int = _BOUNDS.min_requests
+    rollout_max_error_rate_increase: float = _BOUNDS.max_error_rate_increase
+    rollout_max_p99_ratio: float = _BOUNDS.max_p99_ratio
+    rollout_p99_slack_ms: float = _BOUNDS.p99_slack_ms
+    rollout_max_confidence_distance: float = _BOUNDS.max_confidence_distance
+    allow_remote_admin: bool = False
+    @property
+    def rollouts_on(self) -> bool:
+        return self.enable_rollouts or self.auto_canary
+
+    def rollout_bounds(self) -> Bounds:
+        return Bounds(self.rollout_min_requests,
+                      self.rollout_max_error_rate_increase,
+                      self.rollout_max_p99_ratio, self.rollout_p99_slack_ms,
+                      self.rollout_max_confidence_distance)
+
+    def resolved_rollout_state_dir(self) -> Optional[str]:
+        """--rollout_state_dir, else beside the models on a local disk."""
+        if self.rollout_state_dir:
+            return self.rollout_state_dir
+        base = self.model_base_path or (
+            os.path.dirname(self.model_config_file)
+            if self.model_config_file else None)
+        if base and "://" not in base:
+            return os.path.join(base, rollout_state.DEFAULT_DIR_NAME)
+        return None
 
     def check(self) -> Optional[str]:
         """A usage problem, worded as the fix, or None."""
@@ -76,6 +115,22 @@ class ServerOptions:
             return "--rest_api_timeout_in_ms must be positive"
         if self.max_request_bytes < 1024 or self.max_request_rows < 1:
             return "--max_request_bytes must be >= 1024 and --max_request_rows >= 1"
+        if self.rollouts_on:
+            return self._check_rollout()
+        return None
+
+    def _check_rollout(self) -> Optional[str]:
+        try:
+            rollout.parse_steps(self.rollout_steps)
+        except rollout.RolloutError as e:
+            return str(e).replace("--steps", "--rollout_steps")
+        if not self.resolved_rollout_state_dir():
+            return ("rollouts keep their state on a local disk: pass "
+                    "--rollout_state_dir=DIR (the model base path is not "
+                    "local)")
+        if self.rollout_hold_seconds < 0 or self.rollout_check_seconds <= 0:
+            return ("--rollout_hold_seconds must be >= 0 and "
+                    "--rollout_check_seconds > 0")
         return None
 
 
@@ -117,6 +172,34 @@ _HELP = {
     "allow_versions_without_manifest":
         "also load versions without assets.extra/tfx_prod/manifest.json, "
         "as TF Serving does (then a half-copied version can be loaded)",
+    "trusted_signing_keys": "public key PEM file, or a directory of *.pub "
+                            "files; when set, only versions signed by one "
+                            "of them load (ours; default: "
+                            "$TFX_PROD_TRUSTED_SIGNING_KEYS)",
+    "enable_rollouts": "a newly pushed version loads but takes no default "
+                       "traffic until `tfx-prod rollout start` (ours)",
+    "auto_canary": "roll each newly pushed version out as a canary by itself "
+                   "(--rollout_steps, rolled back on a breach); implies "
+                   "--enable_rollouts (ours)",
+    "rollout_steps": "canary traffic percents, rising, ending at 100",
+    "rollout_hold_seconds": "how long each step must stay within bounds",
+    "rollout_check_seconds": "how often the bounds are checked",
+    "rollout_state_dir": "local directory for rollout state and history "
+                         "(default: MODEL_BASE_PATH/.rollout)",
+    "rollout_key_header": "request header whose value picks stable or "
+                          "canary (sticky); gRPC: the same metadata key",
+    "rollout_key_feature": "else the value of this input feature in the "
+                           "request's first row (REST); neither: random",
+    "rollout_min_requests": "requests per version per step before judging",
+    "rollout_max_error_rate_increase": "canary model-error rate may exceed "
+                                       "stable's by at most this",
+    "rollout_max_p99_ratio": "canary P99 <= stable P99 x this + slack",
+    "rollout_p99_slack_ms": "absolute P99 slack (ms) for that bound",
+    "rollout_max_confidence_distance": "largest Jensen-Shannon distance "
+                                       "between canary and stable "
+                                       "confidence histograms",
+    "allow_remote_admin": "accept rollout changes from any address, not "
+                          "only loopback (put auth in front first)",
 }
 
 
@@ -138,6 +221,8 @@ def add_arguments(parser: argparse.ArgumentParser, **defaults) -> None:
         if default not in (None, False, ""):
             kwargs["help"] += f" (default: {default})"
         parser.add_argument(f"--{field.name}", **kwargs)
+    parser.add_argument("--auto-canary", dest="auto_canary", nargs="?",
+                        const=True, type=parse_bool, help=argparse.SUPPRESS)
     parser.add_argument("--prefer_tflite_model", nargs="?", const=True,
                         default=False, type=parse_bool, metavar="true|false",
                         help="TF Serving's spelling of --runtime tflite")

@@ -1,6 +1,9 @@
 """A real Prometheus (Debian's) scrapes the server with deploy/'s config and
-rules; its HTTP API answers the latency quantile, the confidence histogram
-and the drift gauges. `make test-system-deps` installs prometheus."""
+rules; its HTTP API answers the latency quantile, the confidence histogram,
+the drift gauges and every query of deploy/grafana's dashboard.
+`make test-system-deps` installs prometheus."""
+import concurrent.futures
+import contextlib
 import json
 import shutil
 import subprocess
@@ -32,16 +35,23 @@ def test_promtool_accepts_deploy_config_and_rules():
         assert result.returncode == 0, result.stdout + result.stderr
 
 
-@pytest.fixture
-def prometheus(server, tmp_path):
-    """Debian's prometheus on loopback, deploy/'s config pointed at `server`."""
+def test_promtool_unit_tests_of_the_rollout_alerts():
+    """deploy/prometheus/alerts_test.yml: synthetic series, real rule engine."""
+    result = subprocess.run([_tool("promtool"), "test", "rules", "alerts_test.yml"],
+                            cwd=DEPLOY, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@contextlib.contextmanager
+def _running_prometheus(rest_port, tmp_path):
+    """Debian's prometheus on loopback, deploy/'s config pointed at a server."""
     with open(f"{DEPLOY}/prometheus.yml") as f:
         config = yaml.safe_load(f)
     config["global"]["scrape_interval"] = "1s"
     config["global"]["evaluation_interval"] = "1s"
     config["rule_files"] = [f"{DEPLOY}/{name}" for name in config["rule_files"]]
     job = config["scrape_configs"][0]
-    job["static_configs"] = [{"targets": [f"127.0.0.1:{server.rest_port}"]}]
+    job["static_configs"] = [{"targets": [f"127.0.0.1:{rest_port}"]}]
     path = tmp_path / "prometheus.yml"
     path.write_text(yaml.safe_dump(config))
     port = portpicker.pick_unused_port()
@@ -51,14 +61,22 @@ def prometheus(server, tmp_path):
          f"--web.listen-address=127.0.0.1:{port}"],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while call_rest(url + "/-/ready")[0] != 200:
-        assert process.poll() is None, process.stderr.read()
-        assert time.monotonic() < deadline, "prometheus did not get ready"
-        time.sleep(0.3)
-    yield url
-    process.terminate()
-    process.wait(timeout=30)
+    try:
+        deadline = time.monotonic() + 60
+        while call_rest(url + "/-/ready")[0] != 200:
+            assert process.poll() is None, process.stderr.read()
+            assert time.monotonic() < deadline, "prometheus did not get ready"
+            time.sleep(0.3)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+@pytest.fixture
+def prometheus(server, tmp_path):
+    with _running_prometheus(server.rest_port, tmp_path) as url:
+        yield url
 
 
 def _query(prometheus_url, expression):
@@ -125,3 +143,105 @@ def test_prometheus_scrapes_latency_confidence_and_drift(server, prometheus):
     alerts = _eventually(prometheus, 'ALERTS{alertname="ServingFeatureDrift"}',
                          lambda r: True)
     assert {a["metric"]["feature"] for a in alerts} >= {"fare", "payment_type"}
+
+
+# --- every Grafana panel's query, against a real server ----------------------
+
+DASHBOARD = f"{testutil.REPO}/deploy/grafana/tfx-prod-serving.json"
+# What Grafana puts in for its variables; $model is the served model's name.
+GRAFANA_VARIABLES = {"$__rate_interval": "1m", "$__interval": "15s",
+                     "$__range": "5m"}
+# A queue that fills at once, so a burst gets 503s (batch_queue_rejections).
+TIGHT_BATCHING = ("max_batch_size { value: 4 }\nbatch_timeout_micros { value: 0 }\n"
+                  "num_batch_threads { value: 1 }\nmax_enqueued_batches { value: 1 }\n")
+
+
+def dashboard_queries(model_name):
+    """(panel title, PromQL) for every target of every panel, as Grafana
+    would send it for `model_name`."""
+    with open(DASHBOARD) as f:
+        board = json.load(f)
+    queries = []
+    for panel in board["panels"]:
+        for target in panel.get("targets", []):
+            expression = target["expr"].replace("$model", model_name)
+            for variable, value in GRAFANA_VARIABLES.items():
+                expression = expression.replace(variable, value)
+            assert "$" not in expression, expression
+            queries.append((panel["title"], expression))
+    return queries
+
+
+@pytest.fixture
+def batching_server(models, tmp_path):
+    """The contract tests' models, batching on with a tiny queue, deploy/'s
+    monitoring config, rollouts on (they export the rollout gauges)."""
+    params = tmp_path / "batching.config"
+    params.write_text(TIGHT_BATCHING)
+    with testutil.ServerProcess(
+            f"--model_config_file={models / 'models.config'}",
+            "--enable_batching", f"--batching_parameters_file={params}",
+            f"--monitoring_config_file={testutil.REPO}/deploy/serving/monitoring.config",
+            "--enable_rollouts", f"--rollout_state_dir={tmp_path / 'rollouts'}",
+            "--rest_api_timeout_in_ms=5000") as process:
+        yield process
+
+
+def _drive_dashboard_traffic(server):
+    """Drifted rows on v1, some on v2, schema violations, and bursts until
+    the batch queue has refused some."""
+    base = f"{server.url}/v1/models/taxi_like"
+    rows = testutil.taxi_like_rows(300, seed=11)
+    for row in rows:
+        row["fare"] *= 4
+        row["payment_type"] = "Credit Card"
+    for version, count in ((1, len(rows)), (2, 60)):
+        for start in range(0, count, 3):
+            status, answer = rest_json(f"{base}/versions/{version}:predict",
+                                       {"instances": rows[start:start + 3]})
+            assert status == 200, answer
+            time.sleep(0.02)
+    bad = dict(rows[0], fare=-5.0)             # float_domain { min: 0 }
+    for _ in range(10):
+        assert rest_json(f"{base}/versions/1:predict", {"instances": [bad]})[0] == 400
+    body = json.dumps({"instances": rows[:1]}).encode()
+    with concurrent.futures.ThreadPoolExecutor(48) as pool:
+        for _ in range(10):
+            statuses = list(pool.map(lambda _: call_rest(
+                f"{base}/versions/1:predict", body)[0], range(96)))
+            if 503 in statuses:
+                return
+    raise AssertionError(f"no 503 from a full batch queue: {set(statuses)}")
+
+
+def _start_and_abort_a_rollout(server):
+    """Real decisions for the rollout_decisions panel: a canary of the
+    version that is not stable, aborted (hold_seconds keeps it at 50%)."""
+    base = f"{server.url}/v1/models/taxi_like/rollout"
+    status, state = rest_json(base)
+    assert status == 200, state
+    canary = {1: 2, 2: 1}[state["stable"]]
+    status, started = rest_json(base, {"canary": canary, "steps": [50, 100],
+                                       "hold_seconds": 3600})
+    assert (status, started["event"]) == (200, "start"), started
+    status, aborted = rest_json(base + ":abort", {})
+    assert (status, aborted["event"]) == (200, "abort"), aborted
+
+
+def test_every_dashboard_panel_returns_data(batching_server, tmp_path):
+    with _running_prometheus(batching_server.rest_port, tmp_path) as prometheus:
+        _eventually(prometheus, 'up{job="tfx-prod-serve"}',
+                    lambda r: float(r[0]["value"][1]) == 1)
+        _drive_dashboard_traffic(batching_server)
+        _start_and_abort_a_rollout(batching_server)
+        _eventually(prometheus, ':tfx_prod:serving:rollout_decisions{'
+                    'model_name="taxi_like",decision="abort"}',
+                    lambda r: float(r[0]["value"][1]) == 1)
+        missing = dashboard_queries("taxi_like")
+        deadline = time.monotonic() + 45
+        while missing and time.monotonic() < deadline:
+            missing = [(title, query) for title, query in missing
+                       if not _query(prometheus, query)]
+            time.sleep(1)
+    assert not missing, "dashboard panels without data:\n" + "\n".join(
+        f"  {title}: {query}" for title, query in missing)

@@ -5,57 +5,12 @@ import json
 import os
 import shutil
 import signal
-import threading
 import time
 
 import pytest
 
 from serving import layout, testutil
-from serving.testutil import rest_json
-
-
-class Load:
-    """N keep-alive clients posting predicts until stopped; counts outcomes."""
-
-    def __init__(self, port: int, path: str, body: bytes, clients: int = 4):
-        self.port, self.path, self.body = port, path, body
-        self.ok, self.failed, self.answers = 0, [], set()
-        self._stop = threading.Event()
-        self._lock = threading.Lock()
-        self._threads = [threading.Thread(target=self._client, daemon=True)
-                         for _ in range(clients)]
-
-    def _client(self):
-        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-        while not self._stop.is_set():
-            try:
-                connection.request("POST", self.path, body=self.body)
-                response = connection.getresponse()
-                reply = response.read()
-                with self._lock:
-                    if response.status == 200:
-                        self.ok += 1
-                        self.answers.add(reply)
-                    else:
-                        self.failed.append((response.status, reply[:200]))
-            except (OSError, http.client.HTTPException) as e:
-                with self._lock:
-                    self.failed.append(("connection", repr(e)))
-                connection.close()
-                connection = http.client.HTTPConnection("127.0.0.1", self.port,
-                                                        timeout=30)
-                time.sleep(0.05)
-            time.sleep(0.002)   # bounded: a few hundred requests per second
-
-    def __enter__(self):
-        for thread in self._threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=30)
+from serving.testutil import Load, rest_json
 
 
 def _wait_for(predicate, timeout=60.0):

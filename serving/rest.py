@@ -46,10 +46,14 @@ def _version(text: Optional[str]) -> Optional[int]:
 
 class RestApi:
     def __init__(self, core, manager, metrics, prometheus_path: Optional[str],
-                 timeout_s: float):
+                 timeout_s: float, rollout_key=None, admin=None):
         self.core, self.manager, self.metrics = core, manager, metrics
         self.prometheus_path = prometheus_path
         self.timeout_s = timeout_s
+        # (headers, body bytes) -> the request's sticky rollout key or None
+        self.rollout_key = rollout_key
+        # serving.rollout_rest.AdminApi: the rollout endpoints
+        self.admin = admin
 
     def handle(self, request: Request):
         path, method = request.path, request.method
@@ -59,6 +63,10 @@ class RestApi:
             return Response(404, json_codec.error_body(
                 f"Not found: {path} (the REST API lives under /v1/models)"))
         malformed = invalid_argument(f"Malformed request: {method} {path}")
+        if self.admin is not None:
+            response = self.admin.handle(request)
+            if response is not None:
+                return response
         try:
             if method == "POST":
                 match = _PREDICT_PATH.fullmatch(path)
@@ -68,7 +76,7 @@ class RestApi:
                 name = urllib.parse.unquote(name)
                 label = urllib.parse.unquote(label) if label else None
                 return self._infer(name, _version(version), label,
-                                   verb.lower(), request.body)
+                                   verb.lower(), request)
             if method == "GET":
                 match = _STATUS_PATH.fullmatch(path)
                 if match is None:
@@ -98,28 +106,43 @@ class RestApi:
         self.core.record(name, "", "REST", None, started)
         return _json(document)
 
-    async def _infer(self, name, version, label, verb: str, body: bytes):
+    async def _infer(self, name, version, label, verb: str, request: Request):
         started = time.perf_counter()
+        api = _API_NAMES[verb]
         try:
-            servable = self.manager.resolve(name, version, label)
-            document = json_codec.parse_json(body)
+            key = self.rollout_key(request.headers, request.body) \
+                if self.rollout_key else None
+            servable, fallback = self.manager.route(name, version, label, key)
+            document = json_codec.parse_json(request.body)
+        except Exception as e:
+            error = from_exception(e)
+            self.core.record(name, api, "REST", error, started)
+            return _error(error)
+        attempt = time.perf_counter()
+        response, error = await self._run(servable, verb, document)
+        if error is not None and error.model_error and fallback is not None:
+            # The canary failed where stable may not: count the canary's
+            # failure, answer from stable.
+            self.core.record_attempt(servable, error, attempt)
+            attempt, servable = time.perf_counter(), fallback
+            response, error = await self._run(servable, verb, document)
+        self.core.record(name, api, "REST", error, started, servable, attempt)
+        return _error(error) if error is not None else response
+
+    async def _run(self, servable, verb: str, document):
+        """-> (response, None) or (None, ServingError); never raises."""
+        try:
             signature_name = json_codec.signature_name(document)
             work = (self._predict if verb == "predict" else self._examples)(
                 servable, signature_name, document, verb)
-            response = await asyncio.wait_for(work, self.timeout_s)
+            return await asyncio.wait_for(work, self.timeout_s), None
         except asyncio.TimeoutError:
-            error = ServingError(Code.DEADLINE_EXCEEDED,
-                                 f"Request timed out after "
-                                 f"{self.timeout_s * 1000:.0f} ms "
-                                 "(--rest_api_timeout_in_ms)")
-            self.core.record(name, _API_NAMES[verb], "REST", error, started)
-            return _error(error)
+            return None, ServingError(Code.DEADLINE_EXCEEDED,
+                                      f"Request timed out after "
+                                      f"{self.timeout_s * 1000:.0f} ms "
+                                      "(--rest_api_timeout_in_ms)")
         except Exception as e:  # every failure is a status, never a trace
-            error = from_exception(e)
-            self.core.record(name, _API_NAMES[verb], "REST", error, started)
-            return _error(error)
-        self.core.record(name, _API_NAMES[verb], "REST", None, started)
-        return response
+            return None, from_exception(e)
 
     async def _predict(self, servable, signature_name, document, verb):
         signature = find_signature(servable.signatures, signature_name, rest=True)

@@ -9,16 +9,29 @@ import threading
 from typing import Optional
 
 from serving import config as config_lib
-from serving import grpc_service, http, json_codec, rest
+from serving import grpc_service, http, json_codec, rest, rollout_rest
+from serving.rollout import Rollouts
+from serving.rollout_state import RolloutStore
 from serving.batching import BatchScheduler
 from serving.core import Limits, ServingCore
 from serving.metrics import Metrics
 from serving.options import ServerOptions
 from serving.servable import load_servable
+from serving import signing
 from serving.versions import ModelManager, State
 
 log = logging.getLogger("serving")
 READY_LINE = "tfx-prod serve: ready"
+
+
+def _rollouts(options: ServerOptions, metrics) -> Optional[Rollouts]:
+    if not options.rollouts_on:
+        return None
+    return Rollouts(RolloutStore(options.resolved_rollout_state_dir()),
+                    metrics, bounds=options.rollout_bounds(),
+                    steps=options.rollout_steps,
+                    hold_seconds=options.rollout_hold_seconds,
+                    auto_canary=options.auto_canary)
 
 
 def _model_configs(options: ServerOptions) -> list:
@@ -26,6 +39,20 @@ def _model_configs(options: ServerOptions) -> list:
         return config_lib.read_model_config_file(options.model_config_file)
     return config_lib.single_model_config(options.model_name,
                                           options.model_base_path)
+
+
+def _trusted_signing_keys(options: ServerOptions) -> Optional[str]:
+    """--trusted_signing_keys or its env var, checked now: a typo must stop
+    the server, not make every version fail later."""
+    spec = options.trusted_signing_keys or os.environ.get(
+        signing.TRUSTED_KEYS_ENV) or None
+    if spec:
+        try:
+            keys = signing.load_trusted_keys(spec)
+        except signing.KeyFileError as e:
+            raise config_lib.ConfigError(f"--trusted_signing_keys: {e}") from None
+        log.info("only versions signed by %s load", ", ".join(sorted(keys)))
+    return spec
 
 
 class Server:
@@ -41,6 +68,8 @@ class Server:
         batching = (config_lib.read_batching_parameters(
             options.batching_parameters_file) if options.enable_batching else None)
         configs = _model_configs(options)
+        self.trusted_signing_keys = _trusted_signing_keys(options)
+        self.rollouts = _rollouts(options, self.metrics)
         load = functools.partial(
             self._load, runtime=options.runtime,
             tags=tuple(t.strip() for t in options.saved_model_tags.split(",")))
@@ -51,12 +80,16 @@ class Server:
                 options.allow_version_labels_for_unavailable_models),
             max_load_retries=options.max_num_load_retries,
             retry_interval_s=options.load_retry_interval_micros / 1e6,
-            on_state_change=self._state_changed)
+            on_state_change=self._state_changed, rollouts=self.rollouts)
         self.scheduler = BatchScheduler(batching, self.metrics) if batching else None
         self.core = ServingCore(
             self.manager, self.metrics, self.scheduler,
             Limits(options.max_request_bytes, options.max_request_rows),
-            executor_threads=max(4, 2 * (os.cpu_count() or 1)))
+            executor_threads=max(4, 2 * (os.cpu_count() or 1)),
+            rollouts=self.rollouts)
+        self.rollout_key = rollout_rest.rollout_key_reader(options.rollout_key_header,
+                                              options.rollout_key_feature) \
+            if self.rollouts else None
         self.metrics.add_drift_source(self._drift_points)
         self._config_text = None
         self._stop = threading.Event()
@@ -65,6 +98,9 @@ class Server:
         import time
         started = time.perf_counter()
         try:
+            if self.trusted_signing_keys:  # re-read: rotations apply live
+                signing.verify_version(path, signing.load_trusted_keys(
+                    self.trusted_signing_keys))
             servable = load_servable(
                 name, version, path, runtime=runtime, tags=tags,
                 intra_op=self.options.tensorflow_intra_op_parallelism,
@@ -87,6 +123,8 @@ class Server:
             lambda key: key[0] == name and key[1] == version)
         self.metrics.version_state.set(
             (name, version, State.Name(status.state)), 1)
+        if self.rollouts is not None and status.state == State.AVAILABLE:
+            self.rollouts.on_available(name, status.version)
 
     def _drift_points(self):
         for servable in self.manager.served():
@@ -115,8 +153,13 @@ class Server:
 
     async def run(self, ready_file: Optional[str] = None) -> None:
         loop = asyncio.get_running_loop()
+        if self.rollouts is not None:
+            self.rollouts.load(self.manager.model_names())
         await loop.run_in_executor(
             None, self.manager.start, self.options.file_system_poll_wait_seconds)
+        if self.rollouts is not None:
+            self.rollouts.begin_serving(self.manager.served_versions())
+            self.rollouts.start_loop(self.options.rollout_check_seconds)
         if self.options.model_config_file and \
                 self.options.model_config_file_poll_wait_seconds > 0:
             with open(self.options.model_config_file) as f:
@@ -126,13 +169,18 @@ class Server:
         servers, ports = [], []
         if self.options.port:
             grpc_server, port = await grpc_service.start(
-                self.core, self.manager, self.options.host, self.options.port)
+                self.core, self.manager, self.options.host, self.options.port,
+                self.rollout_key)
             servers.append(grpc_server)
             ports.append(f"gRPC {self.options.host}:{port}")
         if self.options.rest_api_port:
             api = rest.RestApi(self.core, self.manager, self.metrics,
                                self.prometheus_path,
-                               self.options.rest_api_timeout_in_ms / 1000)
+                               self.options.rest_api_timeout_in_ms / 1000,
+                               rollout_key=self.rollout_key,
+                               admin=rollout_rest.AdminApi(
+                                   self.rollouts, self.manager,
+                                   self.options.allow_remote_admin))
             http_server = await http.serve(api.handle, json_codec.error_body,
                                            self.options.host,
                                            self.options.rest_api_port,
@@ -149,6 +197,8 @@ class Server:
         await stop.wait()
         log.info("shutting down")
         self._stop.set()
+        if self.rollouts is not None:
+            self.rollouts.stop()
         self.manager.stop()
         for server in servers:
             if isinstance(server, asyncio.AbstractServer):

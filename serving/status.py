@@ -75,7 +75,9 @@ class ServingError(Exception):
     """A request failed with a TF status code and a message for the client.
 
     `feature` and `rule` are set by input validation, so the error counter
-    can say which feature broke which rule.
+    can say which feature broke which rule. `model_error` marks a failure
+    of the model run itself (what a canary is judged on, and retried on
+    stable), as opposed to a request rejected before it.
     """
 
     def __init__(self, code: Code, message: str, *,
@@ -85,6 +87,7 @@ class ServingError(Exception):
         self.message = message
         self.feature = feature
         self.rule = rule
+        self.model_error = False
 
     def __repr__(self):
         return f"ServingError({self.code.name}, {self.message!r})"

@@ -7,11 +7,13 @@ classify and a regress signature, and a schema with every rule kind. Each
 version is written the way the Pusher writes it (serving/layout.py): model
 first, then schema/statistics/lineage, the manifest last.
 """
+import http.client
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -97,7 +99,10 @@ def slow_half_plus_two(iterations: int = 60):
     return module, {"serving_default": module.predict}
 
 
-def taxi_like(bias: float = 0.0):
+def taxi_like(bias: float = 0.0, fault: str = None):
+    """A small binary classifier over taxi-like raw features. `fault` makes a
+    deliberately bad canary: "constant" (always 0.5), "slow" (a matmul loop
+    first, tens of ms) or "error" (every call fails inside the model)."""
     import tensorflow as tf
     spec = {"fare": tf.io.FixedLenFeature([], tf.float32),
             "trip_start_hour": tf.io.FixedLenFeature([], tf.int64),
@@ -115,6 +120,18 @@ def taxi_like(bias: float = 0.0):
                      + 0.1 * (tf.cast(f["trip_start_hour"], tf.float32) - 12) / 12
                      + tf.cast(tf.equal(f["payment_type"], "Credit Card"),
                                tf.float32) + self.bias)
+            if fault == "constant":
+                logit = 0.0 * logit
+            elif fault == "slow":
+                _, m = tf.while_loop(
+                    lambda i, m: i < 200,
+                    lambda i, m: (i + 1, tf.matmul(m, m) / 256.0),
+                    [tf.constant(0), tf.ones([256, 256])])
+                logit += 0.0 * tf.reduce_mean(m)
+            elif fault == "error":
+                with tf.control_dependencies([tf.debugging.assert_less(
+                        f["fare"], -1e9, message="deliberately failing model")]):
+                    logit = tf.identity(logit)
             return tf.sigmoid(logit)[:, None]
 
         @tf.function(input_signature=[{
@@ -214,7 +231,6 @@ class ServerProcess:
                                         stdout=subprocess.PIPE,
                                         stderr=subprocess.STDOUT, text=True)
         self.output = []
-        import threading
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
         if wait:
@@ -271,6 +287,62 @@ class ServerProcess:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+class Load:
+    """N keep-alive clients posting predicts until stopped; counts outcomes."""
+
+    def __init__(self, port: int, path: str, body: bytes, clients: int = 4,
+                 keys_per_client: int = 0):
+        self.port, self.path, self.body = port, path, body
+        # keys_per_client > 0: each request carries X-Rollout-Key, one of
+        # that many per client (sticky canary routing sees many users).
+        self.keys_per_client = keys_per_client
+        self.ok, self.failed, self.answers = 0, [], set()
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._threads = [threading.Thread(target=self._client, args=(i,),
+                                          daemon=True)
+                         for i in range(clients)]
+
+    def _client(self, index: int):
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        sent = 0
+        while not self._stop.is_set():
+            headers = {}
+            if self.keys_per_client:
+                sent += 1
+                headers["X-Rollout-Key"] = (
+                    f"user-{index}-{sent % self.keys_per_client}")
+            try:
+                connection.request("POST", self.path, body=self.body,
+                                   headers=headers)
+                response = connection.getresponse()
+                reply = response.read()
+                with self._lock:
+                    if response.status == 200:
+                        self.ok += 1
+                        self.answers.add(reply)
+                    else:
+                        self.failed.append((response.status, reply[:200]))
+            except (OSError, http.client.HTTPException) as e:
+                with self._lock:
+                    self.failed.append(("connection", repr(e)))
+                connection.close()
+                connection = http.client.HTTPConnection("127.0.0.1", self.port,
+                                                        timeout=30)
+                time.sleep(0.05)
+            time.sleep(0.002)   # bounded: a few hundred requests per second
+
+    def __enter__(self):
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=30)
 
 
 def call_rest(url: str, data: bytes = None, retries: int = 0, timeout=30,

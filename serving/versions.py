@@ -9,7 +9,10 @@ TF Serving's lifecycle, for the version directories the Pusher writes:
   old one is unloaded only once an aspired version is AVAILABLE;
 - a version that fails to load is reported (END with its error) and retried
   up to --max_num_load_retries, never served;
-- unloaded versions stay listed as END, as in TF Serving.
+- unloaded versions stay listed as END, as in TF Serving;
+- with rollouts on (serving/rollout.py), its stable and canary versions stay
+  loaded whatever the policy says, rolled-back versions are not aspired, and
+  default traffic is routed by the rollout instead of to the latest.
 """
 import dataclasses
 import logging
@@ -52,8 +55,9 @@ class ModelManager:
                  require_manifest: bool = True,
                  allow_labels_for_unavailable: bool = False,
                  max_load_retries: int = 5, retry_interval_s: float = 60.0,
-                 on_state_change: Optional[Callable] = None):
+                 on_state_change: Optional[Callable] = None, rollouts=None):
         self._load = load                     # (name, version, path) -> Servable
+        self._rollouts = rollouts
         self._require_manifest = require_manifest
         self._allow_unavailable_labels = allow_labels_for_unavailable
         self._max_retries = max_load_retries
@@ -113,7 +117,7 @@ class ModelManager:
 
     def _reconcile(self, model: _Model) -> None:
         loadable = self._loadable(model)
-        aspired = model.config.policy.choose(sorted(loadable))
+        aspired = self._aspired(model.config, loadable)
         now = time.monotonic()
         for version in aspired:
             status = model.statuses.get(version)
@@ -130,6 +134,15 @@ class ModelManager:
         for version in sorted(model.served):
             if version not in aspired and (available_aspired or not loadable):
                 self._unload(model, version)
+
+    def _aspired(self, config: ModelConfig, loadable: dict) -> list:
+        if self._rollouts is None:
+            return config.policy.choose(sorted(loadable))
+        rejected = self._rollouts.rejected(config.name)
+        chosen = config.policy.choose(sorted(v for v in loadable
+                                             if v not in rejected))
+        pinned = self._rollouts.pinned(config.name) & set(loadable)
+        return sorted(set(chosen) | pinned)
 
     def _load_version(self, model: _Model, status: VersionStatus) -> None:
         name, version = model.config.name, status.version
@@ -224,6 +237,18 @@ class ModelManager:
             self._thread.join(timeout=10)
 
     # --- request path ----------------------------------------------------------
+    def route(self, name: str, version: Optional[int] = None,
+              label: Optional[str] = None, key: Optional[str] = None):
+        """-> (servable, fallback or None): `resolve`, except that default
+        traffic follows a rollout (a sticky share to the canary, whose model
+        errors are retried on the fallback, stable)."""
+        if version is None and not label and self._rollouts is not None:
+            route = self._routes.get(name)
+            picked = self._rollouts.route(name, route[0], key) if route else None
+            if picked is not None:
+                return picked
+        return self.resolve(name, version, label), None
+
     def resolve(self, name: str, version: Optional[int] = None,
                 label: Optional[str] = None):
         route = self._routes.get(name)
@@ -235,6 +260,8 @@ class ModelManager:
             return servable
         if label:
             labels = route[2] if route else {}
+            if label not in labels and self._rollouts is not None:
+                labels = {**self._rollouts.labels(name), **labels}
             if label not in labels:
                 raise invalid_argument(f"Unrecognized servable version label: "
                                        f"{label}")
@@ -245,6 +272,10 @@ class ModelManager:
             return servable
         if route is None or route[1] is None:
             raise not_found(f"Servable not found for request: Latest({name})")
+        if self._rollouts is not None:
+            picked = self._rollouts.route(name, route[0], None, canary=False)
+            if picked is not None:
+                return picked[0]
         return route[1]
 
     def statuses(self, name: str, version: Optional[int] = None) -> list:
@@ -263,6 +294,17 @@ class ModelManager:
 
     def model_names(self) -> list:
         return sorted(self._models)
+
+    def loadable_versions(self, name: str) -> set:
+        """The complete versions of `name` on disk now."""
+        with self._lock:
+            model = self._models.get(name)
+            return set(self._loadable(model)) if model else set()
+
+    def served_versions(self) -> dict:
+        """{model: [AVAILABLE versions]}."""
+        return {name: sorted(route[0])
+                for name, route in self._routes.items()}
 
     def served(self) -> list:
         """Every AVAILABLE Servable (for metrics)."""

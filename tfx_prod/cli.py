@@ -7,6 +7,8 @@
   submit, schedule  tfx_prod/kubeflow.py (orchestration/)
   drift   tfx_prod/drift.py (components/drift_check/)
   runs, lineage  tfx_prod/history.py
+  serve   tfx_prod/serve.py (serving/); rollout  tfx_prod/rollout.py
+  keys    tfx_prod/keys.py (serving/signing.py)
 """
 import argparse
 import os
@@ -70,8 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
                       "served model's data",
         description="Print the newest run's drift record (DriftCheck), or "
                     "with --against VERSION measure the newest span against "
-                    "that pushed version now. Thresholds are the schema's "
-                    "drift_comparator fields."))
+                    "that pushed version now, or with --serving-log DIR "
+                    "measure the rows a server logged against a pushed "
+                    "version's training statistics. Thresholds are the "
+                    "schema's drift_comparator fields."))
     from tfx_prod import history
     history.add_runs_arguments(commands.add_parser(
         "runs", help="list past runs: time, span, outcome, push, wall time",
@@ -88,6 +92,20 @@ def build_parser() -> argparse.ArgumentParser:
         description="Serve the versions `tfx-prod run` pushed, wire-compatible "
                     "with TensorFlow Serving, validating every request "
                     "against the training schema."))
+    from tfx_prod import keys
+    keys.add_arguments(commands.add_parser(
+        "keys", help="signing keys for pushes: init, rotate, retire, list",
+        description="Ed25519 keys that sign pushed versions (tfx-prod run "
+                    "--signing-key) and that servers trust "
+                    "(--trusted_signing_keys)."))
+    from tfx_prod import rollout
+    rollout.add_arguments(commands.add_parser(
+        "rollout", help="canary rollout on a running server: start, status, "
+                        "promote, abort",
+        description="Control and inspect the canary rollout of a running "
+                    "`tfx-prod serve --enable_rollouts|--auto_canary`: "
+                    "traffic shifts step by step and rolls back by itself "
+                    "when the canary leaves its bounds."))
     return parser
 
 
@@ -129,6 +147,12 @@ def main(argv=None) -> int:
     if args.command == "serve":
         from tfx_prod import serve
         return serve.main(args)
+    if args.command == "keys":
+        from tfx_prod import keys
+        return keys.main(args)
+    if args.command == "rollout":
+        from tfx_prod import rollout
+        return rollout.main(args)
     from tfx_prod import synth
     return synth.main(args)
 

@@ -173,6 +173,7 @@ def _header(config, notes, log_path) -> str:
             f"  schema:   {schema}\n"
             f"  root:     {config.pipeline_root} (ML Metadata: metadata.sqlite)\n"
             f"  serving:  {config.model_base}\n"
+            f"  signing:  {notes['signing']}\n"
             f"  beam:     {beam}\n"
             f"  log:      {log_path}\n")
 
@@ -181,6 +182,7 @@ def run_command(args) -> int:
     started = time.monotonic()
     try:
         config, notes = run_args.build_config(args)
+        notes["signing"] = run_args.apply_signing_key(args)
         run_args.check_data_files(config.data_root)
         run_args.check_columns_fit_project(
             config.data_root, config.serving_features, notes["project"])

@@ -30,6 +30,7 @@ examples:
   tfx-prod run --optimization prune --final-sparsity 0.8
   tfx-prod run --optimization distill --teacher blessed
   tfx-prod run --serving-dir gs://bucket/models # remote serving dir
+  tfx-prod run --signing-key KEY.pem            # sign it (tfx-prod keys init)
   tfx-prod run --beam-arg=--direct_running_mode=multi_processing \\
                --beam-arg=--direct_num_workers=0
 
@@ -93,6 +94,30 @@ def add_arguments(run: argparse.ArgumentParser) -> None:
                                 "automatic DirectRunner choice")
     execution.add_argument("--no-cache", action="store_true",
                            help="re-execute every component")
+    execution.add_argument("--signing-key", metavar="FILE",
+                           help="Ed25519 private key (PEM, from `tfx-prod "
+                                "keys init`) that signs the pushed version, "
+                                "so `tfx-prod serve --trusted_signing_keys` "
+                                "loads it; sets $TFX_PROD_SIGNING_KEY for "
+                                "the run (default: that variable; neither: "
+                                "an unsigned push)")
+
+
+def apply_signing_key(args) -> str:
+    """Exports --signing-key as $TFX_PROD_SIGNING_KEY (the Pusher reads only
+    the variable: a key must never become a pipeline parameter) after
+    checking it loads; returns a sentence for the run's header."""
+    from serving import signing
+    path = args.signing_key or os.environ.get(signing.SIGNING_KEY_ENV)
+    if not path:
+        return "off: the push is unsigned (--signing-key FILE signs it)"
+    path = os.path.abspath(path) if "://" not in path else path
+    try:
+        key = signing.load_private_key(path)
+    except signing.KeyFileError as error:
+        raise UsageError(f"--signing-key: {error}") from None
+    os.environ[signing.SIGNING_KEY_ENV] = path
+    return f"key {signing.key_id(key.public_key())} ({path})"
 
 
 def _local_folder(flag: str, value: str) -> str:

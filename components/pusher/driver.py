@@ -6,7 +6,9 @@ This driver runs before TFX's cache lookup (as ExampleGen's driver does for
 file fingerprints) and sets `serving_state_key` to the list of this model's
 earlier pushes that no longer hold it: empty while every push is intact (a
 re-run is cached), different as soon as one is gone (the Pusher runs again
-and publishes a new version), and stable after that (cached again).
+and publishes a new version), and stable after that (cached again). With
+$TFX_PROD_SIGNING_KEY set, the key's id is appended (components/pusher/
+signing.py), so an unsigned cached push is not reused when signing is asked.
 
 Only LocalDagRunner runs drivers; Kubeflow runs do not cache.
 """
@@ -16,6 +18,7 @@ from tfx.orchestration.portable import data_types
 from tfx.proto.orchestration import driver_output_pb2
 
 from components.pusher import executor
+from components.pusher import signing as pusher_signing
 from serving import layout
 
 
@@ -62,5 +65,6 @@ class RepushDriver(base_driver.BaseDriver, portable_driver.BaseDriver):
                          _value(a, executor.PAYLOAD_DIGEST)))
         result = driver_output_pb2.DriverOutput()
         result.exec_properties[executor.SERVING_STATE_KEY].string_value = (
-            "gone:" + ",".join(broken) if broken else "intact")
+            ("gone:" + ",".join(broken) if broken else "intact")
+            + pusher_signing.cache_state())
         return result

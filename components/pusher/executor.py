@@ -16,6 +16,7 @@ from tfx.types import artifact_utils
 from tfx.utils import path_utils, proto_utils
 
 from components.pusher import publish
+from components.pusher import signing as pusher_signing
 from components.span_window import store as span_window
 from serving import layout
 
@@ -45,6 +46,7 @@ MODEL_DIGEST = "model_digest"
 PAYLOAD_DIGEST = "payload_digest"
 SOURCE_MODEL_ID = "source_model_id"
 ALREADY_SERVING = "already_serving"
+SIGNED_BY = "signed_by"    # the signing key's id; "" for an unsigned push
 
 PUSH_RECORD_FILE = "push.json"  # in the PushedModel artifact's own dir
 TRAIN_SPLIT = "train"
@@ -92,6 +94,7 @@ class Executor(base_executor.BaseExecutor):
             pushed.set_int_custom_property(PUSHED, 0)
             return
         model_base = model_base_of(exec_properties)
+        signer = pusher_signing.from_environment()
         model = artifact_utils.get_single_instance(input_dict[MODEL_KEY])
         model_dir = path_utils.serving_model_path(model.uri)
         digest, payload = layout.directory_digests(model_dir)
@@ -100,7 +103,9 @@ class Executor(base_executor.BaseExecutor):
             model_base) else None
         if newest and layout.payload_digest(newest[1]) == payload and (
                 not layout.changed_files(layout.version_dir(
-                    model_base, newest[0]), newest[1])):
+                    model_base, newest[0]), newest[1])) and (
+                signer is None or pusher_signing.signed_by(
+                    signer, layout.version_dir(model_base, newest[0]))):
             # A re-run after a crash that followed the publish, or a model
             # that is already the one served: never a duplicate version.
             version, already = newest[0], True
@@ -111,8 +116,9 @@ class Executor(base_executor.BaseExecutor):
                 self._write_metadata(target, input_dict, exec_properties,
                                      model, blessing, digest, run_id)
             run_id = self._context.pipeline_run_id if self._context else None
-            version, already = publish.publish(model_base, model_dir,
-                                               write_metadata), False
+            version, already = publish.publish(
+                model_base, model_dir, write_metadata,
+                sign=signer.sign if signer else None), False
         target = layout.version_dir(model_base, version)
         manifest = layout.read_manifest(target)
         if manifest is None or layout.payload_digest(manifest) != payload:
@@ -128,10 +134,13 @@ class Executor(base_executor.BaseExecutor):
         pushed.set_string_custom_property(PAYLOAD_DIGEST, payload)
         pushed.set_int_custom_property(SOURCE_MODEL_ID, model.id)
         pushed.set_int_custom_property(ALREADY_SERVING, int(already))
+        signed_by = signer.key_id if signer else ""
+        pushed.set_string_custom_property(SIGNED_BY, signed_by)
         with tf.io.gfile.GFile(layout.join(pushed.uri, PUSH_RECORD_FILE),
                                "w") as f:
             f.write(json.dumps({"destination": target, "version": version,
-                                "already_serving": already}))
+                                "already_serving": already,
+                                "signed_by": signed_by}))
         logging.info("Model %s serves as version %s at %s.", model.uri,
                      version, target)
 

@@ -104,7 +104,7 @@ def test_blessed_push_publishes_a_complete_version(tmp_path, models):
     assert os.stat(target).st_mode & 0o777 == os.stat(source).st_mode & 0o777
     with open(os.path.join(pushed.uri, executor.PUSH_RECORD_FILE)) as f:
         assert json.load(f) == {"destination": target, "version": version,
-                                "already_serving": False}
+                                "already_serving": False, "signed_by": ""}
 
 
 def test_schema_and_statistics_are_optional(tmp_path, models):
@@ -206,8 +206,8 @@ def test_remote_version_rewritten_by_another_writer_is_not_reported(
     real = publish.stage_version
     other_dir = os.path.join(remote_models[3].uri, "Format-Serving")
 
-    def stage_then_overwritten(target, model_dir, write_metadata):
-        manifest = real(target, model_dir, write_metadata)
+    def stage_then_overwritten(target, model_dir, write_metadata, sign=None):
+        manifest = real(target, model_dir, write_metadata, sign)
         real(target, other_dir, lambda root: None)  # the other writer
         return manifest
     monkeypatch.setattr(publish, "stage_version", stage_then_overwritten)

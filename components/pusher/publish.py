@@ -60,11 +60,13 @@ def _copy_tree(source: str, target: str, skip=()) -> None:
 
 
 def stage_version(target: str, model_dir: str,
-                  write_metadata: Callable[[str], None]) -> dict:
+                  write_metadata: Callable[[str], None],
+                  sign: Optional[Callable[[bytes], dict]] = None) -> dict:
     """Writes a complete version into `target`, in the order readers rely on.
 
-    `write_metadata(target)` adds our files under `layout.META_DIR`. Returns
-    the manifest, which is written last.
+    `write_metadata(target)` adds our files under `layout.META_DIR`; `sign`
+    (serving/signing.py) signs the manifest. Returns the manifest, which is
+    written last.
     """
     if not _gfile.exists(layout.join(model_dir, layout.SAVED_MODEL_FILE)):
         raise FileNotFoundError(
@@ -76,7 +78,7 @@ def stage_version(target: str, model_dir: str,
     _copy_tree(model_dir, target, skip={layout.SAVED_MODEL_FILE})
     _gfile.copy(layout.join(model_dir, layout.SAVED_MODEL_FILE),
                 layout.join(target, layout.SAVED_MODEL_FILE), overwrite=True)
-    return layout.write_manifest(target)
+    return layout.write_manifest(target, sign=sign)
 
 
 def _fsync_tree(root: str) -> None:
@@ -106,16 +108,20 @@ def _staging_name(version: int) -> str:
 
 def publish(model_base: str, model_dir: str,
             write_metadata: Callable[[str], None],
-            clock: Callable[[], float] = time.time) -> int:
-    """Publishes `model_dir` (+ metadata) as a new version; returns its number."""
+            clock: Callable[[], float] = time.time,
+            sign: Optional[Callable[[bytes], dict]] = None) -> int:
+    """Publishes `model_dir` (+ metadata) as a new version; returns its number.
+
+    `sign`: signs the version's manifest (None: an unsigned version)."""
     _gfile.makedirs(model_base)
     sweep_orphans(model_base)
     if not is_local(model_base):
-        return _publish_remote(model_base, model_dir, write_metadata, clock)
+        return _publish_remote(model_base, model_dir, write_metadata, clock,
+                               sign)
     version = next_version(model_base, clock)
     staging = layout.join(model_base, _staging_name(version))
     try:
-        stage_version(staging, model_dir, write_metadata)
+        stage_version(staging, model_dir, write_metadata, sign)
         _fsync_tree(_local_path(staging))
         for _ in range(PUBLISH_ATTEMPTS):
             target = layout.version_dir(model_base, version)
@@ -152,7 +158,8 @@ def publish(model_base: str, model_dir: str,
             _gfile.rmtree(staging)
 
 
-def _publish_remote(model_base, model_dir, write_metadata, clock) -> int:
+def _publish_remote(model_base, model_dir, write_metadata, clock,
+                    sign) -> int:
     version = next_version(model_base, clock)
     target = layout.version_dir(model_base, version)
     if _gfile.exists(target):  # lost a race between listing and writing
@@ -160,7 +167,7 @@ def _publish_remote(model_base, model_dir, write_metadata, clock) -> int:
         target = layout.version_dir(model_base, version)
     logging.info("Object store %s has no atomic rename: writing %s in place, "
                  "manifest last.", model_base, target)
-    stage_version(target, model_dir, write_metadata)
+    stage_version(target, model_dir, write_metadata, sign)
     return version
 
 

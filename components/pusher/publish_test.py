@@ -60,10 +60,10 @@ def test_local_version_appears_only_when_complete(tmp_path, models,
     seen = {}
     real_manifest = layout.write_manifest
 
-    def write_manifest(root):
+    def write_manifest(root, sign=None):
         seen["visible"] = visible_versions(base)
         seen["staging"] = os.path.basename(root)
-        return real_manifest(root)
+        return real_manifest(root, sign)
     monkeypatch.setattr(layout, "write_manifest", write_manifest)
     pushed = push(tmp_path, models[2], base)
     # Everything, manifest included, is written in the hidden staging dir.
@@ -99,8 +99,8 @@ def _someone_else_takes_our_number(monkeypatch, base, content, moment):
     if moment == "after_staging":
         real = publish.stage_version
 
-        def stage_then_race(target, model_dir, write_metadata):
-            manifest = real(target, model_dir, write_metadata)
+        def stage_then_race(target, model_dir, write_metadata, sign=None):
+            manifest = real(target, model_dir, write_metadata, sign)
             taken.append(int(os.path.basename(target).split(".")[1]))
             _write_files(os.path.join(base, str(taken[-1])), content)
             return manifest
@@ -157,7 +157,7 @@ def _fail_copy_of(monkeypatch, name):
 
 
 def _fail_manifest(monkeypatch):
-    def write_manifest(root):
+    def write_manifest(root, sign=None):
         raise OSError(28, "No space left on device", root)
     monkeypatch.setattr(layout, "write_manifest", write_manifest)
 
@@ -240,10 +240,10 @@ def _die_in_child(crash_at, base, model, tmp_path):
                 os._exit(17)
             return real_copy(source, target, overwrite)
 
-        def write_manifest(root):
+        def write_manifest(root, sign=None):
             if crash_at == "manifest":
                 os._exit(17)
-            return real_manifest(root)
+            return real_manifest(root, sign)
 
         def fsync_tree(root):
             real_fsync(root)
@@ -371,11 +371,11 @@ def test_remote_push_writes_the_manifest_last(tmp_path, remote_models,
                             files_under(os.path.dirname(target)))
         return real_copy(source, target, overwrite)
 
-    def write_manifest(root):
+    def write_manifest(root, sign=None):
         seen.setdefault("at_manifest", files_under(root))
         seen.setdefault("complete_versions",
                         layout.complete_versions(ram_base))
-        return real_manifest(root)
+        return real_manifest(root, sign)
     monkeypatch.setattr(tf.io.gfile, "copy", copy)
     monkeypatch.setattr(layout, "write_manifest", write_manifest)
 
@@ -404,7 +404,7 @@ def test_remote_version_without_manifest_is_ignored_then_swept(
         tmp_path, remote_models, ram_base, monkeypatch):
     real_manifest = layout.write_manifest
 
-    def crash(root):
+    def crash(root, sign=None):
         raise SystemExit("killed before the manifest")
     monkeypatch.setattr(layout, "write_manifest", crash)
     with pytest.raises(SystemExit):

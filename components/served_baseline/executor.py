@@ -2,7 +2,9 @@
 
 `eligible_versions` is the one rule both the driver (for the cache key) and
 the executor (for the result) apply, so a cached result is reused exactly
-when the result would be the same: complete versions under the model base,
+when the result would be the same: complete versions under the model base
+(none newer than the stable version, when a rollout-enabled server keeps
+its state there: newer ones are a canary in progress or rolled back),
 minus those holding the candidate's own SavedModel (a model is never its
 own baseline) and minus those a Trainer with the same `trained_with`
 fingerprint made from the given examples (a Trainer's `base_model` is "what
@@ -24,6 +26,7 @@ from tfx.types import artifact_utils
 from tfx.utils import io_utils, path_utils
 
 from serving import layout
+from serving.rollout_state import served_stable
 
 # Channel and parameter keys.
 CANDIDATE_KEY = "candidate"
@@ -65,7 +68,10 @@ def eligible_versions(model_base: str, input_dict,
     excluded_model = (layout.saved_model_digest(path_utils.serving_model_path(
         candidate.uri)) if candidate else None)
     eligible = []
+    stable = served_stable(model_base)
     for version in layout.complete_versions(model_base):
+        if stable is not None and version > stable:
+            continue
         root = layout.version_dir(model_base, version)
         manifest = layout.read_manifest(root)
         if excluded_model and layout.model_digest(manifest) == excluded_model:

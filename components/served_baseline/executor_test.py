@@ -126,6 +126,21 @@ def test_newest_complete_version_is_the_baseline(tmp_path, served):
     assert _factor(output) == 3.0
 
 
+def test_a_rollout_servers_stable_is_the_baseline_not_a_newer_canary(
+        tmp_path, served):
+    from serving.rollout_state import RolloutState, RolloutStore
+    store = RolloutStore(os.path.join(served, ".rollout"))
+    # Version 20 was rolled back (or is a canary still): 10 is what serves.
+    store.save(RolloutState("taxi", stable=10, rejected=(20,),
+                            state="rolled_back"))
+    output = _resolve(tmp_path, served)
+    assert output.get_int_custom_property(executor.SERVED_VERSION) == 10
+    assert _factor(output) == 2.0
+    before = executor.state_key(served, {})
+    store.save(RolloutState("taxi", stable=20, state="promoted"))
+    assert executor.state_key(served, {}) != before   # the cache key follows
+
+
 def test_the_candidates_own_version_is_skipped(tmp_path, trained, served):
     _, models = trained
     # The candidate (the Trainer's bare SavedModel) is what 20 serves, with
@@ -162,7 +177,8 @@ def test_works_on_a_remote_serving_location(tmp_path, trained, monkeypatch):
     _publish(base, _pushed_copy(root, models[3]), 20)
     # 30: written in place, crashed before its manifest (no atomic rename).
     with monkeypatch.context() as crash:
-        crash.setattr(layout, "write_manifest", lambda root: None)
+        crash.setattr(layout, "write_manifest",
+                      lambda root, sign=None: None)
         _publish(base, _pushed_copy(root, models[5]), 30)
     assert layout.version_numbers(base) == [10, 20, 30]
 
