@@ -10,16 +10,7 @@ import time
 import pytest
 
 from serving import layout, testutil
-from serving.testutil import Load, rest_json
-
-
-def _wait_for(predicate, timeout=60.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return False
+from serving.testutil import Load, rest_json, wait_for
 
 
 def _states(server):
@@ -55,10 +46,10 @@ def test_hot_load_under_load_with_zero_failed_requests(staged, tmp_path):
             assert _states(server) == [("1", "AVAILABLE")]   # incomplete: ignored
             shutil.copy(staged / "2" / layout.MANIFEST_FILE,
                         base / "2" / layout.MANIFEST_FILE)
-            assert _wait_for(lambda: _states(server) == [("2", "AVAILABLE"),
+            assert wait_for(lambda: _states(server) == [("2", "AVAILABLE"),
                                                          ("1", "END")])
             ok_at_switch = load.ok
-            assert _wait_for(lambda: load.ok > ok_at_switch + 50)
+            assert wait_for(lambda: load.ok > ok_at_switch + 50)
         assert load.failed == []
         assert load.answers == {b'{"predictions": [3.0]}', b'{"predictions": [4.0]}'}
         print(f"\nhot load: {load.ok} requests, 0 failed, answers switched "

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from serving import testutil
-from serving.testutil import Load, rest_json
+from serving.testutil import Load, rest_json, wait_for
 
 pytestmark = pytest.mark.xdist_group("rollout_e2e")  # one base, in order
 MODEL = "taxi_like"
@@ -85,7 +85,7 @@ def test_bad_canary_is_rolled_back_by_itself(base, body, version, fault,
         # Default traffic is on stable again; the bad version is unloaded.
         status, answer = rest_json(f"{server.url}/v1/models/{MODEL}/metadata")
         assert status == 200 and answer["model_spec"]["version"] == "1"
-        assert _wait_served(server, [1])
+        assert wait_for(lambda: _served(server) == [1], 30)
         time.sleep(0.5)                    # traffic after the rollback too
     assert load.failed == [] and load.ok > 100, load.failed[:5]
 
@@ -126,15 +126,6 @@ def test_good_canary_reaches_100_percent_then_kill_9_keeps_state(base, body):
             assert after[field] == before[field], field
         assert _served(again) == [5, 6]
         assert _rollout(again, True)["history"][-1]["event"] == "resumed"
-
-
-def _wait_served(server, versions, timeout=30):
-    deadline = time.monotonic() + timeout
-    while _served(server) != versions:
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.2)
-    return True
 
 
 def _served(server):

@@ -3,24 +3,14 @@ version serves; a newer version with one byte changed after signing, and an
 unsigned one, are never served (default requests keep the old version) and
 `GET /v1/models/m` shows each one's error naming what failed."""
 import os
-import time
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from serving import layout, signing, testutil
-from serving.testutil import rest_json
+from serving.testutil import rest_json, wait_for
 
 WEIGHTS = "variables/variables.data-00000-of-00001"
-
-
-def _wait_for(predicate, timeout=60.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return False
 
 
 def _statuses(server) -> dict:
@@ -67,9 +57,9 @@ def test_only_intact_versions_signed_by_a_trusted_key_serve(tmp_path):
             200, {"predictions": [3.0]})
 
         _publish(staging, base, 2, key, tamper=WEIGHTS)
-        assert _wait_for(lambda: _statuses(server).get("2", ("",))[0] == "END")
+        assert wait_for(lambda: _statuses(server).get("2", ("",))[0] == "END")
         _publish(staging, base, 3)  # unsigned
-        assert _wait_for(lambda: _statuses(server).get("3", ("",))[0] == "END")
+        assert wait_for(lambda: _statuses(server).get("3", ("",))[0] == "END")
 
         statuses = _statuses(server)
         assert statuses["1"] == ("AVAILABLE", "")

@@ -123,10 +123,12 @@ def taxi_like(bias: float = 0.0, fault: str = None):
             if fault == "constant":
                 logit = 0.0 * logit
             elif fault == "slow":
+                # Input-dependent, so Grappler cannot fold it at load time.
+                start = tf.ones([256, 256]) + 0.0 * tf.reduce_mean(f["fare"])
                 _, m = tf.while_loop(
-                    lambda i, m: i < 200,
+                    lambda i, m: i < 100,
                     lambda i, m: (i + 1, tf.matmul(m, m) / 256.0),
-                    [tf.constant(0), tf.ones([256, 256])])
+                    [tf.constant(0), start])
                 logit += 0.0 * tf.reduce_mean(m)
             elif fault == "error":
                 with tf.control_dependencies([tf.debugging.assert_less(
@@ -343,6 +345,16 @@ class Load:
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout=30)
+
+
+def wait_for(predicate, timeout=60.0) -> bool:
+    """Polls `predicate` until true (-> True) or `timeout` s (-> False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.2)
+    return False
 
 
 def call_rest(url: str, data: bytes = None, retries: int = 0, timeout=30,
