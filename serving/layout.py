@@ -10,6 +10,8 @@
             missing_values.json             optional: dense inputs' "no value" sentinels
             manifest.sig                    optional: Ed25519 signature of manifest.json
                                             (serving/signing.py), written just before it
+            encryption.json                 optional: the wrapped data key of an encrypted
+                                            version (serving/encryption.py); not listed
             manifest.json                   written last: size + SHA-256 of every other file
 
 TF Serving ignores `assets.extra/`, so a version stays loadable by the real
@@ -35,6 +37,9 @@ META_DIR = "assets.extra/tfx_prod"
 MANIFEST_FILE = f"{META_DIR}/manifest.json"
 # Signs the exact bytes of MANIFEST_FILE, so the manifest cannot list it.
 SIGNATURE_FILE = f"{META_DIR}/manifest.sig"
+# An encrypted version's wrapped data key: rewritten by a key rotation, so
+# it is not listed either (the wrap is authenticated by itself).
+ENCRYPTION_FILE = f"{META_DIR}/encryption.json"
 SCHEMA_FILE = f"{META_DIR}/schema.pbtxt"
 STATISTICS_FILE = f"{META_DIR}/statistics.pb"
 LINEAGE_FILE = f"{META_DIR}/lineage.json"
@@ -99,11 +104,12 @@ def file_digest(path: str) -> str:
 
 
 def build_manifest(root: str) -> dict:
-    """Size and SHA-256 of every file under `root` except the manifest itself
-    and its signature (which signs the manifest, so it cannot be listed)."""
+    """Size and SHA-256 of every file under `root` except the manifest itself,
+    its signature (which signs the manifest, so it cannot be listed) and the
+    encryption envelope (which a key rotation rewrites)."""
     files = {}
     for relative in sorted(_walk_files(root)):
-        if relative in (MANIFEST_FILE, SIGNATURE_FILE):
+        if relative in (MANIFEST_FILE, SIGNATURE_FILE, ENCRYPTION_FILE):
             continue
         path = join(root, relative)
         files[relative] = {"size": tf.io.gfile.stat(path).length,

@@ -13,12 +13,6 @@ from serving.testutil import rest_json, wait_for
 WEIGHTS = "variables/variables.data-00000-of-00001"
 
 
-def _statuses(server) -> dict:
-    _, body = rest_json(f"{server.url}/v1/models/m")
-    return {e["version"]: (e["state"], e["status"].get("error_message", ""))
-            for e in body["model_version_status"]}
-
-
 def _publish(staging, base, version, key=None, tamper=None):
     """Writes version `version` (y = 0.5x + version + 1) aside, signed with
     `key` if given, optionally changes one byte of `tamper`, then renames it
@@ -51,17 +45,17 @@ def test_only_intact_versions_signed_by_a_trusted_key_serve(tmp_path):
             "--model_name=m", f"--model_base_path={base}",
             f"--trusted_signing_keys={public}", "--max_num_load_retries=0",
             "--file_system_poll_wait_seconds=0.2", "--port=0") as server:
-        assert _statuses(server) == {"1": ("AVAILABLE", "")}
+        assert testutil.version_statuses(server) == {"1": ("AVAILABLE", "")}
         predict = f"{server.url}/v1/models/m:predict"
         assert rest_json(predict, {"instances": [2.0]}) == (
             200, {"predictions": [3.0]})
 
         _publish(staging, base, 2, key, tamper=WEIGHTS)
-        assert wait_for(lambda: _statuses(server).get("2", ("",))[0] == "END")
+        assert wait_for(lambda: testutil.version_statuses(server).get("2", ("",))[0] == "END")
         _publish(staging, base, 3)  # unsigned
-        assert wait_for(lambda: _statuses(server).get("3", ("",))[0] == "END")
+        assert wait_for(lambda: testutil.version_statuses(server).get("3", ("",))[0] == "END")
 
-        statuses = _statuses(server)
+        statuses = testutil.version_statuses(server)
         assert statuses["1"] == ("AVAILABLE", "")
         assert statuses["2"][1] == (
             f"SignatureError: {WEIGHTS}: SHA-256 differs from the signed "

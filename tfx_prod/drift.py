@@ -187,7 +187,11 @@ def _measured_from_log(args) -> dict:
     from components.drift_check.executor import report
     version, version_dir = _served_version(args)
     rows = logged_rows(args.serving_log, args.served_model, args.max_rows)
-    measured = log_drift(rows, version_dir)
+    from serving import encryption   # an encrypted version: read in memory
+    with encryption.decrypted(version_dir, os.environ.get(
+            encryption.DECRYPTION_KEYS_ENV) or os.environ.get(
+                encryption.ENCRYPTION_KEY_ENV)) as readable:
+        measured = log_drift(rows, readable)
     return {**report(measured, version), "serving_log": args.serving_log,
             "rows": len(rows), "version_dir": version_dir}
 

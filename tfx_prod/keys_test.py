@@ -115,3 +115,108 @@ def test_run_signing_key_is_exported_only_when_it_loads(tmp_path, capsys,
         signing_key=key["private"]))
     assert note == f"key {key['id']} ({key['private']})"
     assert os.environ[signing.SIGNING_KEY_ENV] == key["private"]
+
+
+# --- encryption keys (serving/encryption.py) ----------------------------------
+
+def _encrypted_version(base, kek_path) -> tuple:
+    """A tiny encrypted version on ram:// under `base`; returns its path."""
+    import tensorflow as tf
+    from serving import encryption, testutil
+    root = layout.version_dir(base, 1)
+    with tf.io.gfile.GFile(layout.join(root, layout.SAVED_MODEL_FILE),
+                           "wb") as f:
+        f.write(b"graph")
+    testutil.encrypt_version(root, *encryption.load_key(kek_path))
+    return root
+
+
+def test_encryption_keys_rotate_rewrap_then_retire(tmp_path, capsys):
+    from serving import encryption
+    directory = tmp_path / "keys"
+    assert cli.main(["keys", "rotate", "--encryption", "--dir",
+                     str(directory)]) == 2
+    assert "keys init --encryption" in capsys.readouterr().err
+    assert cli.main(["keys", "init", "--encryption", "--dir",
+                     str(directory)]) == 0
+    assert "--decryption_keys=" in capsys.readouterr().out
+    [old] = _keys(capsys, directory)
+    assert (old["kind"], old["status"]) == ("encryption", "active")
+    assert stat.S_IMODE(os.stat(old["key"]).st_mode) == 0o600
+    # Signing keys are separate: init still makes the first one.
+    assert cli.main(["keys", "init", "--dir", str(directory)]) == 0
+    base = f"ram://keys_test_{uuid.uuid4().hex[:8]}/m"
+    version = _encrypted_version(base, old["key"])
+
+    assert cli.main(["keys", "rotate", "--encryption", "--dir",
+                     str(directory)]) == 0
+    keks = {k["id"]: k for k in _keys(capsys, directory)
+            if k.get("kind") == "encryption"}
+    [new] = [k for k in keks.values() if k["id"] != old["id"]]
+    assert (keks[old["id"]]["status"], new["status"]) == ("trusted", "active")
+    assert cli.main(["keys", "retire", new["id"], "--dir",
+                     str(directory)]) == 2
+    assert "active encryption key" in capsys.readouterr().err
+    assert cli.main(["keys", "retire", old["id"], "--model_base_path", base,
+                     "--dir", str(directory)]) == 2
+    assert f"{base}/1 is still wrapped with {old['id']}" in (
+        capsys.readouterr().err)
+    assert cli.main(["keys", "rewrap", "--model_base_path", base, "--dir",
+                     str(directory)]) == 0
+    assert f"{base}/1: re-wrapped (was {old['id']})" in (
+        capsys.readouterr().out)
+    assert cli.main(["keys", "retire", old["id"], "--model_base_path", base,
+                     "--dir", str(directory)]) == 0
+    assert "rewrap" in capsys.readouterr().out
+    statuses = {k["id"]: k["status"] for k in _keys(capsys, directory)
+                if k.get("kind") == "encryption"}
+    assert statuses == {old["id"]: "retired", new["id"]: "active"}
+    # Only the new key is left to servers, and it decrypts the version.
+    assert set(encryption.load_keys(str(directory / "encryption"))) == {
+        new["id"]}
+    with encryption.decrypted(version, str(directory / "encryption")) as src:
+        import tensorflow as tf
+        with tf.io.gfile.GFile(layout.join(src, layout.SAVED_MODEL_FILE),
+                               "rb") as f:
+            assert f.read() == b"graph"
+    cli.main(["keys", "list", "--dir", str(directory)])
+    lines = capsys.readouterr().out.splitlines()
+    assert ["ID", "STATUS", "CREATED", "ENCRYPTION", "KEY"] in [
+        line.split() for line in lines]
+
+
+def test_rewrap_stops_at_a_version_no_key_unwraps(tmp_path, capsys):
+    from serving import encryption, encryption_keys
+    directory = tmp_path / "keys"
+    cli.main(["keys", "init", "--encryption", "--dir", str(directory)])
+    stray = tmp_path / "stray.kek"
+    stray.write_bytes(encryption_keys.key_file_bytes(encryption.new_key()))
+    base = f"ram://keys_test_{uuid.uuid4().hex[:8]}/m"
+    _encrypted_version(base, str(stray))
+    capsys.readouterr()
+    assert cli.main(["keys", "rewrap", "--model_base_path", base, "--dir",
+                     str(directory)]) == 2
+    assert (f"{base}: version 1 ({base}/1): encrypted with key "
+            f"{encryption.load_key(str(stray))[0]}, which is not among") in (
+        capsys.readouterr().err)
+
+
+def test_run_encryption_key_is_exported_only_when_it_loads(tmp_path, capsys,
+                                                           monkeypatch):
+    from serving import encryption
+    monkeypatch.setenv(encryption.ENCRYPTION_KEY_ENV, "placeholder")
+    monkeypatch.delenv(encryption.ENCRYPTION_KEY_ENV)
+    args = argparse.Namespace(encryption_key=None)
+    assert run_args.apply_encryption_key(args).startswith("off")
+    with pytest.raises(run_args.UsageError,
+                       match=f"--encryption-key: cannot read key file "
+                             f"{tmp_path}/nope.kek"):
+        run_args.apply_encryption_key(argparse.Namespace(
+            encryption_key=str(tmp_path / "nope.kek")))
+    assert encryption.ENCRYPTION_KEY_ENV not in os.environ
+    cli.main(["keys", "init", "--encryption", "--dir", str(tmp_path / "k")])
+    [key] = _keys(capsys, tmp_path / "k")
+    note = run_args.apply_encryption_key(argparse.Namespace(
+        encryption_key=key["key"]))
+    assert note == f"key {key['id']} ({key['key']})"
+    assert os.environ[encryption.ENCRYPTION_KEY_ENV] == key["key"]

@@ -174,8 +174,26 @@ def _header(config, notes, log_path) -> str:
             f"  root:     {config.pipeline_root} (ML Metadata: metadata.sqlite)\n"
             f"  serving:  {config.model_base}\n"
             f"  signing:  {notes['signing']}\n"
+            f"  encrypt:  {notes.get('encryption', 'off')}\n"
             f"  beam:     {beam}\n"
             f"  log:      {log_path}\n")
+
+
+def _next_steps(pushed_to: str, config) -> str:
+    """What to do with the pushed version; an encrypted one is ciphertext
+    on disk, so saved_model_cli cannot read it and the server needs keys."""
+    from serving import encryption
+    serve = (f"  tfx-prod serve --model_name={config.model_name} "
+             f"--model_base_path={config.model_base}")
+    if encryption.read_envelope(pushed_to) is not None:
+        keys = os.path.dirname(os.environ[encryption.ENCRYPTION_KEY_ENV])
+        serve += f" --decryption_keys={keys}\n  # encrypted at rest: " \
+                 "saved_model_cli and TF Serving cannot read it"
+    else:
+        serve = (f"  saved_model_cli show --dir {pushed_to} --tag_set serve "
+                 "--signature_def serving_default\n" + serve)
+    return serve + f"\n  # new data: add {config.data_root}/span-N+1/ and " \
+        "run again"
 
 
 def run_command(args) -> int:
@@ -183,6 +201,7 @@ def run_command(args) -> int:
     try:
         config, notes = run_args.build_config(args)
         notes["signing"] = run_args.apply_signing_key(args)
+        notes["encryption"] = run_args.apply_encryption_key(args)
         run_args.check_data_files(config.data_root)
         run_args.check_columns_fit_project(
             config.data_root, config.serving_features, notes["project"])
@@ -311,11 +330,6 @@ def _report(summary, code, message, config) -> None:
               f"version is still in place under {config.model_base}. Add a "
               f"span under {config.data_root} or change settings to retrain.")
     elif code == EXIT_OK and summary.get("pushed_to"):
-        print("\nNext:\n"
-              f"  saved_model_cli show --dir {summary['pushed_to']} "
-              "--tag_set serve --signature_def serving_default\n"
-              f"  tfx-prod serve --model_name={config.model_name} "
-              f"--model_base_path={config.model_base}\n"
-              f"  # new data: add {config.data_root}/span-N+1/ and run again")
+        print("\nNext:\n" + _next_steps(summary["pushed_to"], config))
     if summary.get("report"):
         print(f"\nReport: {summary['report']}")

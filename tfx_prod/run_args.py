@@ -31,6 +31,7 @@ examples:
   tfx-prod run --optimization distill --teacher blessed
   tfx-prod run --serving-dir gs://bucket/models # remote serving dir
   tfx-prod run --signing-key KEY.pem            # sign it (tfx-prod keys init)
+  tfx-prod run --encryption-key KEY.kek         # encrypt it (keys init --encryption)
   tfx-prod run --beam-arg=--direct_running_mode=multi_processing \\
                --beam-arg=--direct_num_workers=0
 
@@ -101,6 +102,14 @@ def add_arguments(run: argparse.ArgumentParser) -> None:
                                 "loads it; sets $TFX_PROD_SIGNING_KEY for "
                                 "the run (default: that variable; neither: "
                                 "an unsigned push)")
+    execution.add_argument("--encryption-key", metavar="FILE",
+                           help="AES-256 key file (.kek, from `tfx-prod "
+                                "keys init --encryption`) that encrypts the "
+                                "pushed version at rest, so only `tfx-prod "
+                                "serve --decryption_keys` with it loads it; "
+                                "sets $TFX_PROD_ENCRYPTION_KEY for the run "
+                                "(default: that variable; neither: a "
+                                "plaintext push)")
 
 
 def apply_signing_key(args) -> str:
@@ -118,6 +127,25 @@ def apply_signing_key(args) -> str:
         raise UsageError(f"--signing-key: {error}") from None
     os.environ[signing.SIGNING_KEY_ENV] = path
     return f"key {signing.key_id(key.public_key())} ({path})"
+
+
+def apply_encryption_key(args) -> str:
+    """Exports --encryption-key as $TFX_PROD_ENCRYPTION_KEY (never a
+    pipeline parameter) after checking it loads; returns a sentence for the
+    run's header."""
+    from serving import encryption
+    path = getattr(args, "encryption_key", None) or os.environ.get(
+        encryption.ENCRYPTION_KEY_ENV)
+    if not path:
+        return ("off: the push is plaintext (--encryption-key FILE "
+                "encrypts it)")
+    path = os.path.abspath(path) if "://" not in path else path
+    try:
+        key_id, _ = encryption.load_key(path)
+    except encryption.KeyFileError as error:
+        raise UsageError(f"--encryption-key: {error}") from None
+    os.environ[encryption.ENCRYPTION_KEY_ENV] = path
+    return f"key {key_id} ({path})"
 
 
 def _local_folder(flag: str, value: str) -> str:

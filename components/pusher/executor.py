@@ -15,6 +15,7 @@ from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils
 from tfx.utils import path_utils, proto_utils
 
+from components.pusher import encryption as pusher_encryption
 from components.pusher import publish
 from components.pusher import signing as pusher_signing
 from components.span_window import store as span_window
@@ -47,6 +48,7 @@ PAYLOAD_DIGEST = "payload_digest"
 SOURCE_MODEL_ID = "source_model_id"
 ALREADY_SERVING = "already_serving"
 SIGNED_BY = "signed_by"    # the signing key's id; "" for an unsigned push
+ENCRYPTED_WITH = "encrypted_with"  # the KEK's id; "" for a plaintext push
 
 PUSH_RECORD_FILE = "push.json"  # in the PushedModel artifact's own dir
 TRAIN_SPLIT = "train"
@@ -95,13 +97,16 @@ class Executor(base_executor.BaseExecutor):
             return
         model_base = model_base_of(exec_properties)
         signer = pusher_signing.from_environment()
+        encrypter = pusher_encryption.from_environment()
         model = artifact_utils.get_single_instance(input_dict[MODEL_KEY])
         model_dir = path_utils.serving_model_path(model.uri)
         digest, payload = layout.directory_digests(model_dir)
 
         newest = publish.newest_complete(model_base) if tf.io.gfile.isdir(
             model_base) else None
-        if newest and layout.payload_digest(newest[1]) == payload and (
+        if newest and pusher_encryption.payload_digest(
+                layout.version_dir(model_base, newest[0]), newest[1],
+                encrypter) == payload and (
                 not layout.changed_files(layout.version_dir(
                     model_base, newest[0]), newest[1])) and (
                 signer is None or pusher_signing.signed_by(
@@ -118,10 +123,12 @@ class Executor(base_executor.BaseExecutor):
             run_id = self._context.pipeline_run_id if self._context else None
             version, already = publish.publish(
                 model_base, model_dir, write_metadata,
-                sign=signer.sign if signer else None), False
+                sign=signer.sign if signer else None,
+                new_sealer=encrypter.sealer if encrypter else None), False
         target = layout.version_dir(model_base, version)
         manifest = layout.read_manifest(target)
-        if manifest is None or layout.payload_digest(manifest) != payload:
+        if manifest is None or pusher_encryption.payload_digest(
+                target, manifest, encrypter) != payload:
             raise RuntimeError(
                 f"{target} does not hold the model that was pushed (its "
                 "manifest is missing or lists other files). Another process "
@@ -136,11 +143,14 @@ class Executor(base_executor.BaseExecutor):
         pushed.set_int_custom_property(ALREADY_SERVING, int(already))
         signed_by = signer.key_id if signer else ""
         pushed.set_string_custom_property(SIGNED_BY, signed_by)
+        encrypted_with = encrypter.key_id if encrypter else ""
+        pushed.set_string_custom_property(ENCRYPTED_WITH, encrypted_with)
         with tf.io.gfile.GFile(layout.join(pushed.uri, PUSH_RECORD_FILE),
                                "w") as f:
             f.write(json.dumps({"destination": target, "version": version,
                                 "already_serving": already,
-                                "signed_by": signed_by}))
+                                "signed_by": signed_by,
+                                "encrypted_with": encrypted_with}))
         logging.info("Model %s serves as version %s at %s.", model.uri,
                      version, target)
 

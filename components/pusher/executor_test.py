@@ -104,7 +104,8 @@ def test_blessed_push_publishes_a_complete_version(tmp_path, models):
     assert os.stat(target).st_mode & 0o777 == os.stat(source).st_mode & 0o777
     with open(os.path.join(pushed.uri, executor.PUSH_RECORD_FILE)) as f:
         assert json.load(f) == {"destination": target, "version": version,
-                                "already_serving": False, "signed_by": ""}
+                                "already_serving": False, "signed_by": "",
+                                "encrypted_with": ""}
 
 
 def test_schema_and_statistics_are_optional(tmp_path, models):

@@ -15,20 +15,27 @@ Rules (each has a test in executor_test.py):
   our metadata, then the variables and assets, then `saved_model.pb` (the
   file TF Serving waits for, as TFX's own Pusher does), then `manifest.json`
   (the marker `serving.layout` requires before calling a version complete).
+- Encrypted pushes (serving/encryption.py) never write plaintext under the
+  model base: our metadata is first written to a ram:// scratch dir, and
+  every file is encrypted as it is copied into the version; the envelope
+  (which lists them) comes after saved_model.pb. The manifest (and its signature) then
+  list the encrypted bytes: what is on disk is what is signed.
 - Orphans of crashed pushes are swept: local staging dirs whose process is
   gone (or older than a day), remote versions with our metadata but no
   manifest that are older than an hour.
 """
 import os
+import posixpath
 import random
 import socket
 import time
+import uuid
 from typing import Callable, Optional
 
 import tensorflow as tf
 from absl import logging
 
-from serving import layout
+from serving import encryption, layout
 
 STALE_STAGING_SECONDS = 24 * 3600
 STALE_REMOTE_SECONDS = 3600
@@ -47,7 +54,20 @@ def next_version(model_base: str, clock: Callable[[], float] = time.time) -> int
     return max(int(clock()), (existing[-1] + 1) if existing else 1)
 
 
-def _copy_tree(source: str, target: str, skip=()) -> None:
+def _copy(source: str, target: str, relative: str, sealer=None) -> None:
+    """One file; with a `sealer` (encryption.Sealer) its bytes as sealed."""
+    if sealer is None:
+        _gfile.copy(layout.join(source, relative),
+                    layout.join(target, relative), overwrite=True)
+        return
+    with _gfile.GFile(layout.join(source, relative), "rb") as f:
+        data = sealer.seal(relative, f.read())
+    _gfile.makedirs(posixpath.dirname(layout.join(target, relative)))
+    with _gfile.GFile(layout.join(target, relative), "wb") as f:
+        f.write(data)
+
+
+def _copy_tree(source: str, target: str, skip=(), sealer=None) -> None:
     """Copies every file under `source` to `target`; `skip` are relative paths."""
     for directory, _, files in _gfile.walk(source):
         relative = directory[len(source):].strip("/")
@@ -55,18 +75,37 @@ def _copy_tree(source: str, target: str, skip=()) -> None:
         for name in files:
             path = layout.join(relative, name) if relative else name
             if path not in skip:
-                _gfile.copy(layout.join(source, path),
-                            layout.join(target, path), overwrite=True)
+                _copy(source, target, path, sealer)
+
+
+def _write_sealed_metadata(target: str, write_metadata, sealer) -> None:
+    """Our metadata via a ram:// scratch dir, so no plaintext lands under
+    the model base; lineage.json first (its age dates a push), then the
+    rest, each file sealed."""
+    scratch = f"ram://tfx-prod-push-{uuid.uuid4().hex}/version"
+    try:
+        _gfile.makedirs(scratch)
+        write_metadata(scratch)
+        _gfile.makedirs(target)
+        first = ()
+        if _gfile.exists(layout.join(scratch, layout.LINEAGE_FILE)):
+            first = (layout.LINEAGE_FILE,)
+            _copy(scratch, target, layout.LINEAGE_FILE, sealer)
+        _copy_tree(scratch, target, skip=set(first), sealer=sealer)
+    finally:
+        _gfile.rmtree(scratch.rsplit("/", 1)[0])
 
 
 def stage_version(target: str, model_dir: str,
                   write_metadata: Callable[[str], None],
-                  sign: Optional[Callable[[bytes], dict]] = None) -> dict:
+                  sign: Optional[Callable[[bytes], dict]] = None,
+                  sealer=None) -> dict:
     """Writes a complete version into `target`, in the order readers rely on.
 
     `write_metadata(target)` adds our files under `layout.META_DIR`; `sign`
-    (serving/signing.py) signs the manifest. Returns the manifest, which is
-    written last.
+    (serving/signing.py) signs the manifest; `sealer`
+    (serving/encryption.Sealer) encrypts every file. Returns the manifest,
+    which is written last.
     """
     if not _gfile.exists(layout.join(model_dir, layout.SAVED_MODEL_FILE)):
         raise FileNotFoundError(
@@ -74,10 +113,15 @@ def stage_version(target: str, model_dir: str,
             "The Trainer must export a SavedModel to <model uri>/"
             "Format-Serving (fn_args.serving_model_dir).")
     _gfile.makedirs(target)
-    write_metadata(target)
-    _copy_tree(model_dir, target, skip={layout.SAVED_MODEL_FILE})
-    _gfile.copy(layout.join(model_dir, layout.SAVED_MODEL_FILE),
-                layout.join(target, layout.SAVED_MODEL_FILE), overwrite=True)
+    if sealer is None:
+        write_metadata(target)
+    else:
+        _write_sealed_metadata(target, write_metadata, sealer)
+    _copy_tree(model_dir, target, skip={layout.SAVED_MODEL_FILE},
+               sealer=sealer)
+    _copy(model_dir, target, layout.SAVED_MODEL_FILE, sealer)
+    if sealer is not None:
+        encryption.write_envelope(target, sealer.envelope)
     return layout.write_manifest(target, sign=sign)
 
 
@@ -109,19 +153,22 @@ def _staging_name(version: int) -> str:
 def publish(model_base: str, model_dir: str,
             write_metadata: Callable[[str], None],
             clock: Callable[[], float] = time.time,
-            sign: Optional[Callable[[bytes], dict]] = None) -> int:
+            sign: Optional[Callable[[bytes], dict]] = None,
+            new_sealer: Optional[Callable[[], object]] = None) -> int:
     """Publishes `model_dir` (+ metadata) as a new version; returns its number.
 
-    `sign`: signs the version's manifest (None: an unsigned version)."""
+    `sign`: signs the version's manifest (None: an unsigned version);
+    `new_sealer() -> encryption.Sealer`: encrypts it (None: plaintext)."""
     _gfile.makedirs(model_base)
     sweep_orphans(model_base)
+    sealer = new_sealer() if new_sealer else None
     if not is_local(model_base):
         return _publish_remote(model_base, model_dir, write_metadata, clock,
-                               sign)
+                               sign, sealer)
     version = next_version(model_base, clock)
     staging = layout.join(model_base, _staging_name(version))
     try:
-        stage_version(staging, model_dir, write_metadata, sign)
+        _stage(staging, model_dir, write_metadata, sign, sealer)
         _fsync_tree(_local_path(staging))
         for _ in range(PUBLISH_ATTEMPTS):
             target = layout.version_dir(model_base, version)
@@ -159,7 +206,7 @@ def publish(model_base: str, model_dir: str,
 
 
 def _publish_remote(model_base, model_dir, write_metadata, clock,
-                    sign) -> int:
+                    sign, sealer=None) -> int:
     version = next_version(model_base, clock)
     target = layout.version_dir(model_base, version)
     if _gfile.exists(target):  # lost a race between listing and writing
@@ -167,8 +214,17 @@ def _publish_remote(model_base, model_dir, write_metadata, clock,
         target = layout.version_dir(model_base, version)
     logging.info("Object store %s has no atomic rename: writing %s in place, "
                  "manifest last.", model_base, target)
-    stage_version(target, model_dir, write_metadata, sign)
+    _stage(target, model_dir, write_metadata, sign, sealer)
     return version
+
+
+def _stage(target, model_dir, write_metadata, sign, sealer) -> None:
+    """stage_version, passing `sealer` only when encrypting (so a wrapper
+    of stage_version's plain signature keeps working)."""
+    if sealer is None:
+        stage_version(target, model_dir, write_metadata, sign)
+    else:
+        stage_version(target, model_dir, write_metadata, sign, sealer=sealer)
 
 
 def _age_seconds(uri: str) -> float:

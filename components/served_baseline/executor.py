@@ -13,10 +13,15 @@ push finds the same teacher).
 
 The copy (not a reference) keeps the baseline immutable for lineage, whatever
 later happens to the serving directory, and gives TFX's Evaluator and Trainer
-the `<uri>/Format-Serving` layout they read.
+the `<uri>/Format-Serving` layout they read. An encrypted version
+(serving/encryption.py) is copied decrypted with $TFX_PROD_ENCRYPTION_KEY:
+the pipeline root holds plaintext models anyway; only the serving
+directory is encrypted at rest. Its model digest is the one the Pusher
+recorded in lineage.json (the manifest lists ciphertext).
 """
 import hashlib
 import json
+import os
 from typing import Any, Dict, List, Optional
 
 from absl import logging
@@ -25,7 +30,7 @@ from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
 from tfx.utils import io_utils, path_utils
 
-from serving import layout
+from serving import encryption, layout
 from serving.rollout_state import served_stable
 
 # Channel and parameter keys.
@@ -59,6 +64,31 @@ def made_by(lineage: dict, examples_uri: str, trained_with: str) -> bool:
             and lineage.get("trained_with") == trained_with)
 
 
+def _model_digest(root: str, manifest: dict) -> Optional[str]:
+    """The served model's digest; for an encrypted version, the plaintext
+    digest the Pusher recorded in its lineage."""
+    if encryption.read_envelope(root) is None:
+        return layout.model_digest(manifest)
+    return layout.read_lineage(root).get("model_digest")
+
+
+def _copy_version(source: str, target: str) -> None:
+    if encryption.read_envelope(source) is None:
+        io_utils.copy_dir(source, target)
+        return
+    spec = os.environ.get(encryption.ENCRYPTION_KEY_ENV)
+    try:
+        encryption.decrypt_to(source, encryption.load_keys(spec)
+                              if spec else {}, target)
+    except (encryption.EncryptionError, encryption.KeyFileError) as e:
+        raise encryption.EncryptionError(
+            f"ServedBaseline: {source}: {e}. Set "
+            f"${encryption.ENCRYPTION_KEY_ENV} (`tfx-prod run "
+            "--encryption-key`) to a key "
+            "that decrypts it; after a rotation, `tfx-prod keys rewrap` "
+            "first") from None
+
+
 def eligible_versions(model_base: str, input_dict,
                       trained_with: Optional[str] = None
                       ) -> list[tuple[int, dict]]:
@@ -74,7 +104,7 @@ def eligible_versions(model_base: str, input_dict,
             continue
         root = layout.version_dir(model_base, version)
         manifest = layout.read_manifest(root)
-        if excluded_model and layout.model_digest(manifest) == excluded_model:
+        if excluded_model and _model_digest(root, manifest) == excluded_model:
             continue
         if examples and made_by(layout.read_lineage(root), examples.uri,
                                 trained_with):
@@ -110,9 +140,9 @@ class Executor(base_executor.BaseExecutor):
             return
         version, manifest = eligible[-1]
         source = layout.version_dir(model_base, version)
-        io_utils.copy_dir(source, path_utils.serving_model_dir(output.uri))
+        _copy_version(source, path_utils.serving_model_dir(output.uri))
         output.set_int_custom_property(SERVED_VERSION, version)
         output.set_string_custom_property(SERVED_PATH, source)
-        output.set_string_custom_property(MODEL_DIGEST,
-                                          layout.model_digest(manifest))
+        output.set_string_custom_property(
+            MODEL_DIGEST, _model_digest(source, manifest) or "")
         logging.info("Served baseline: version %s from %s.", version, source)

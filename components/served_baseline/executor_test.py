@@ -191,3 +191,33 @@ def test_works_on_a_remote_serving_location(tmp_path, trained, monkeypatch):
     output = _resolve(tmp_path, base, candidate=models[3])
     assert output.get_int_custom_property(executor.SERVED_VERSION) == 10
     assert _factor(output) == 2.0
+
+
+def test_encrypted_versions_are_copied_decrypted(tmp_path, trained,
+                                                 monkeypatch):
+    from components.pusher.testing import push, pushed_version
+    from serving import encryption, encryption_keys
+    _, models = trained
+    key_file = tmp_path / "push.kek"
+    key_file.write_bytes(encryption_keys.key_file_bytes(encryption.new_key()))
+    monkeypatch.setenv(encryption.ENCRYPTION_KEY_ENV, str(key_file))
+    base = str(tmp_path / "serving" / "taxi")
+    first = pushed_version(push(tmp_path, models[2], base))
+    second = pushed_version(push(tmp_path, models[3], base))
+    assert encryption.read_envelope(layout.version_dir(base, second))
+
+    output = _resolve(tmp_path, base)
+    assert output.get_int_custom_property(executor.SERVED_VERSION) == second
+    assert _factor(output) == 3.0
+    assert output.get_string_custom_property(executor.MODEL_DIGEST) == (
+        layout.saved_model_digest(os.path.join(models[3].uri,
+                                               "Format-Serving")))
+    # The candidate's own (encrypted) version is still recognised.
+    output = _resolve(tmp_path, base, candidate=models[3])
+    assert output.get_int_custom_property(executor.SERVED_VERSION) == first
+    assert _factor(output) == 2.0
+
+    monkeypatch.delenv(encryption.ENCRYPTION_KEY_ENV)
+    with pytest.raises(encryption.EncryptionError,
+                       match="ServedBaseline: .* encrypted with key"):
+        _resolve(tmp_path, base)
