@@ -13,8 +13,18 @@ and not at margin 0 (there, p is about 0.5 by symmetry).
   share of resampled deltas <= -margin, counted as (k + 1) / (B + 1) so a
   finite bootstrap never claims p = 0.
 
+Worse is the mirror test on the same statistic: H0 "canary >= stable -
+margin" rejected (p_worse < 1 - confidence) means the canary is inferior by
+more than the tolerated margin, so a rollout rolls it back instead of
+holding. For the z-test p_worse = 1 - p_value; for the bootstrap it is the
+share of deltas >= -margin, (k + 1) / (B + 1). The two tests cannot both
+reject, and between them (too little data, or a delta right at -margin)
+the verdict is "hold": keep collecting labels. Each test alone errs at most
+1 - confidence when its H0 holds.
+
 Every Decision carries what a reviewer of the promotion needs: both
-values, the delta, p, the sample sizes, the method and a sentence.
+values, the delta, both p-values, the sample sizes, the method and a
+sentence.
 """
 import dataclasses
 import math
@@ -45,6 +55,8 @@ class Decision:
     reason: str
     margin: float = DEFAULT_MARGIN
     confidence: float = DEFAULT_CONFIDENCE
+    worse: bool = False         # canary significantly worse: roll back
+    p_worse: Optional[float] = None  # of H0: canary >= stable - margin
 
     def as_dict(self) -> dict:
         """The JSON decision record (floats rounded for humans)."""
@@ -52,8 +64,9 @@ class Decision:
         for key in ("canary", "stable", "delta"):
             if record[key] is not None:
                 record[key] = round(record[key], 6)
-        if record["p_value"] is not None:
-            record["p_value"] = float(f"{record['p_value']:.4g}")
+        for key in ("p_value", "p_worse"):
+            if record[key] is not None:
+                record[key] = float(f"{record[key]:.4g}")
         return record
 
 
@@ -67,20 +80,27 @@ def _check(margin: float, confidence: float) -> None:
 
 
 def _verdict(metric: str, canary: float, stable: float, p_value: float,
-             n_canary: int, n_stable: int, margin: float,
+             p_worse: float, n_canary: int, n_stable: int, margin: float,
              confidence: float) -> tuple:
+    """-> (passed, worse, reason)."""
     passed = p_value < 1 - confidence
+    worse = not passed and p_worse < 1 - confidence
     claim = (f"the canary is no worse than stable - {margin:g}" if margin
              else "the canary is no worse than stable")
+    level = f"{100 * confidence:.4g}%"     # 99.69%, not a rounded 100%
     evidence = (f"p={p_value:.3g} {'<' if passed else '>='} "
                 f"{1 - confidence:.3g}, n={n_canary}/{n_stable}")
     reason = (f"canary {metric} {canary:.4f} vs stable {stable:.4f} "
               f"(delta {canary - stable:+.4f}): "
-              + (f"{claim} at {confidence:.0%} confidence ({evidence})"
+              + (f"{claim} at {level} confidence ({evidence})"
                  if passed else
-                 f"no evidence at {confidence:.0%} confidence that {claim} "
+                 f"no evidence at {level} confidence that {claim} "
                  f"({evidence})"))
-    return passed, reason
+    if worse:
+        worse_than = f"stable - {margin:g}" if margin else "stable"
+        reason += (f"; it is worse than {worse_than} at {level} "
+                   f"confidence (p_worse={p_worse:.3g} < {1 - confidence:.3g})")
+    return passed, worse, reason
 
 
 def _too_few(metric: str, method: str, need: str, n_canary: int,
@@ -118,12 +138,16 @@ def accuracy_non_inferiority(canary_correct: int, canary_n: int,
                    + stable * (1 - stable) / stable_n)
     if se > 0:
         p_value = float(stats.norm.sf((delta + margin) / se))
+        p_worse = float(stats.norm.cdf((delta + margin) / se))
     else:   # both all-right or all-wrong: no spread, the delta decides
         p_value = 0.0 if delta > -margin else 1.0
-    passed, reason = _verdict("accuracy", canary, stable, p_value, canary_n,
-                              stable_n, margin, confidence)
+        p_worse = 0.0 if delta < -margin else 1.0
+    passed, worse, reason = _verdict("accuracy", canary, stable, p_value,
+                                     p_worse, canary_n, stable_n, margin,
+                                     confidence)
     return Decision(passed, "accuracy", canary, stable, delta, p_value,
-                    canary_n, stable_n, method, reason, margin, confidence)
+                    canary_n, stable_n, method, reason, margin, confidence,
+                    worse, p_worse)
 
 
 def _aucs(positives: np.ndarray, negatives: np.ndarray) -> np.ndarray:
@@ -197,7 +221,9 @@ def auc_bootstrap(canary_scores, canary_labels, stable_scores, stable_labels,
     deltas = (_resampled_aucs(canary_scores, canary_labels, iterations, rng)
               - _resampled_aucs(stable_scores, stable_labels, iterations, rng))
     p_value = float((np.sum(deltas <= -margin) + 1) / (iterations + 1))
-    passed, reason = _verdict("AUC", canary, stable, p_value, n_canary,
-                              n_stable, margin, confidence)
+    p_worse = float((np.sum(deltas >= -margin) + 1) / (iterations + 1))
+    passed, worse, reason = _verdict("AUC", canary, stable, p_value, p_worse,
+                                     n_canary, n_stable, margin, confidence)
     return Decision(passed, "auc", canary, stable, canary - stable, p_value,
-                    n_canary, n_stable, method, reason, margin, confidence)
+                    n_canary, n_stable, method, reason, margin, confidence,
+                    worse, p_worse)

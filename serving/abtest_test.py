@@ -101,7 +101,37 @@ def test_decision_record_is_plain_json():
     assert json.loads(json.dumps(record)) == record
     assert set(record) == {"passed", "metric", "canary", "stable", "delta",
                            "p_value", "n_canary", "n_stable", "method",
-                           "reason", "margin", "confidence"}
+                           "reason", "margin", "confidence", "worse",
+                           "p_worse"}
+
+
+def test_clearly_worse_canary_is_worse_by_the_mirror_test():
+    decision = accuracy_non_inferiority(1400, 2000, 1700, 2000, margin=0.02)
+    assert decision.worse and not decision.passed
+    # H0 canary >= stable - margin; p_worse = P(Z <= z), the other tail.
+    assert decision.p_worse == pytest.approx(
+        1 - _z_test_p(1400, 2000, 1700, 2000, 0.02), rel=1e-9)
+    assert "worse than stable - 0.02 at 95% confidence (p_worse=" in \
+        decision.reason
+
+
+@pytest.mark.parametrize("canary", [(1700, 2000), (1680, 2000), (9, 10)])
+def test_no_worse_or_too_little_data_is_never_worse(canary):
+    """Equal, slightly lower (inside the margin) or tiny: hold, not roll back."""
+    decision = accuracy_non_inferiority(*canary, 1700, 2000, margin=0.02)
+    assert not decision.worse
+
+
+def test_false_worse_rate_at_the_boundary_is_about_one_minus_confidence():
+    """Canary exactly `margin` worse: "worse" (H0 canary >= stable - margin)
+    is wrongly claimed in ~5%, and a pass never coincides with it."""
+    rng = np.random.default_rng(1)
+    n, margin, trials = 1500, 0.03, 2000
+    decisions = [accuracy_non_inferiority(int(c), n, int(s), n, margin=margin)
+                 for c, s in zip(rng.binomial(n, 0.82, trials),
+                                 rng.binomial(n, 0.85, trials))]
+    assert 0.03 < sum(d.worse for d in decisions) / trials < 0.07
+    assert not any(d.worse and d.passed for d in decisions)
 
 
 # --- AUC ---------------------------------------------------------------------
@@ -164,6 +194,12 @@ def test_bootstrap_clearly_worse_canary_fails():
                              margin=0.02)
     assert not decision.passed and decision.p_value > 0.99
     assert decision.delta < -0.1
+    assert decision.worse and decision.p_worse < 0.01
+
+
+def test_bootstrap_identical_models_are_not_worse():
+    decision = auc_bootstrap(*_scores(2000, 1.0, 1), *_scores(2000, 1.0, 2))
+    assert not decision.worse and decision.p_worse > 0.05
 
 
 def test_bootstrap_better_canary_passes():

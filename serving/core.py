@@ -31,12 +31,13 @@ class Limits:
 
 class ServingCore:
     def __init__(self, manager, metrics, scheduler=None, limits=Limits(),
-                 executor_threads: int = 8, rollouts=None):
+                 executor_threads: int = 8, rollouts=None, online=None):
         self.manager = manager
         self.metrics = metrics
         self.scheduler = scheduler
         self.limits = limits
         self.rollouts = rollouts
+        self.online = online           # serving.online.Online: feedback, log
         self._executor = ThreadPoolExecutor(executor_threads,
                                             thread_name_prefix="model")
 
@@ -171,7 +172,8 @@ class ServingCore:
 
     # --- the APIs ----------------------------------------------------------------
     async def predict(self, servable, signature_key: str, inputs: dict,
-                      output_filter=(), *, rest: bool, api: str) -> tuple:
+                      output_filter=(), *, rest: bool, api: str,
+                      request_id: Optional[str] = None) -> tuple:
         signature = sig.find_signature(servable.signatures, signature_key, rest)
         check_input_names(signature, inputs)
         outputs = _output_aliases(signature, output_filter)
@@ -179,10 +181,13 @@ class ServingCore:
         result = await self._execute(servable, signature.key, inputs, outputs,
                                      api)
         self._observe(servable, result, observed)
+        if self.online is not None:
+            self.online.observe(servable, request_id, result, inputs=inputs)
         return signature.key, result
 
     async def _run_examples(self, servable, signature, feature_dicts,
-                            serialized, api: str) -> dict:
+                            serialized, api: str,
+                            request_id: Optional[str] = None) -> dict:
         if len(serialized) > self.limits.max_request_rows:
             raise limit_error("batch_size", f"{len(serialized)} examples; this "
                               f"server takes at most "
@@ -194,16 +199,20 @@ class ServingCore:
         result = await self._execute(servable, signature.key, inputs,
                                      tuple(sorted(signature.outputs)), api)
         self._observe(servable, result, observed)
+        if self.online is not None:
+            self.online.observe(servable, request_id, result,
+                                dicts=feature_dicts)
         self._count_examples(servable, len(serialized))
         return result
 
     async def classify(self, servable, signature_key: str, feature_dicts,
-                       serialized, *, rest: bool, api: str = "Classify"):
+                       serialized, *, rest: bool, api: str = "Classify",
+                       request_id: Optional[str] = None):
         """-> (signature key, [[(label, score), ...] per example])."""
         signature = sig.find_signature(servable.signatures, signature_key, rest)
         sig.check_classify_signature(signature)
         result = await self._run_examples(servable, signature, feature_dicts,
-                                          serialized, api)
+                                          serialized, api, request_id)
         return signature.key, classifications(result, len(serialized))
 
     async def regress(self, servable, signature_key: str, feature_dicts,

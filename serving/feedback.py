@@ -21,6 +21,7 @@ bounded as the pending ones) so the error can say which it was.
 import collections
 import json
 import threading
+import time
 from typing import Optional
 
 import numpy as np
@@ -95,20 +96,23 @@ class _Pairs:
         width = () if classes == 2 else (classes,)
         self.scores = np.empty((min(capacity, 1024), *width))
         self.labels = np.empty(min(capacity, 1024), np.int64)
+        self.times = np.empty(min(capacity, 1024))   # when predicted
         self.size = self.start = self.correct = 0
         self.added = 0
         self._auc_at = (-1, None)   # (rows added when computed, auc)
 
-    def add(self, scores: np.ndarray, labels: np.ndarray) -> None:
+    def add(self, scores: np.ndarray, labels: np.ndarray,
+            predicted_at: float) -> None:
         for score, label in zip(scores, labels):
-            self._add_one(score, label)
+            self._add_one(score, label, predicted_at)
         self.added += len(labels)
 
-    def _add_one(self, score, label) -> None:
+    def _add_one(self, score, label, predicted_at: float) -> None:
         if self.size < self.capacity and self.size == len(self.labels):
             grow = min(self.capacity, 2 * self.size)
             self.scores = np.resize(self.scores, (grow, *self.scores.shape[1:]))
             self.labels = np.resize(self.labels, grow)
+            self.times = np.resize(self.times, grow)
         if self.size < self.capacity:
             index = self.size
             self.size += 1
@@ -118,6 +122,7 @@ class _Pairs:
             self.correct -= int(self._is_correct(self.scores[index],
                                                  self.labels[index]))
         self.scores[index], self.labels[index] = score, label
+        self.times[index] = predicted_at
         self.correct += int(self._is_correct(score, label))
 
     def _is_correct(self, score, label) -> bool:
@@ -125,8 +130,10 @@ class _Pairs:
             else int(np.argmax(score))
         return predicted == int(label)
 
-    def ordered(self) -> tuple:
+    def ordered(self, since: Optional[float] = None) -> tuple:
         order = (np.arange(self.size) + self.start) % max(self.size, 1)
+        if since is not None:
+            order = order[self.times[order] >= since]
         return self.scores[order].copy(), self.labels[order].copy()
 
     def auc(self) -> Optional[float]:
@@ -185,15 +192,16 @@ class FeedbackStore:
             ids.popitem(last=False)
 
     def record(self, request_id: str, model_name: str, version: int,
-               scores) -> bool:
+               scores, predicted_at: Optional[float] = None) -> bool:
         """Remembers one prediction; False (and nothing changes) when the id
         is already pending or labelled: the first prediction keeps it.
         Raises ValueError for scores this store does not support."""
         rows = _score_rows(scores)
+        at = time.time() if predicted_at is None else predicted_at
         with self._lock:
             if request_id in self._pending or request_id in self._joined:
                 return False
-            self._pending[request_id] = (model_name, int(version), rows)
+            self._pending[request_id] = (model_name, int(version), rows, at)
             self._evicted.pop(request_id, None)
             while len(self._pending) > self.max_pending:
                 old, _ = self._pending.popitem(last=False)
@@ -210,7 +218,7 @@ class FeedbackStore:
             entry = self._pending.get(request_id)
             if entry is None:
                 raise self._why_unknown(request_id)
-            name, version, scores = entry
+            name, version, scores, predicted_at = entry
             if model_name is not None and model_name != name:
                 raise UnknownRequest(
                     f"request {request_id} was a prediction of model {name}, "
@@ -227,7 +235,7 @@ class FeedbackStore:
                     f"request {request_id} has {_classes(scores)}-class scores "
                     f"but version {version} of {name} recorded "
                     f"{pairs.classes}-class ones", Code.FAILED_PRECONDITION)
-            pairs.add(scores, values)
+            pairs.add(scores, values, predicted_at)
             del self._pending[request_id]
             self._remember(self._joined, request_id, self.max_pending)
         return {"model_name": name, "version": version, "rows": len(values),
@@ -246,8 +254,9 @@ class FeedbackStore:
                 "sooner or raise the limit")
         return UnknownRequest(
             f"no prediction with request id {request_id}: use the "
-            "X-Request-Id of a predict answered by this server since it "
-            f"started (it keeps the newest {self.max_pending})")
+            "X-Request-Id of a predict or classify answered by this server "
+            "since it started, by a signature that outputs probabilities "
+            f"(it keeps the newest {self.max_pending})")
 
     def online_metrics(self, model_name: str, version: int) -> dict:
         """{"n", "correct", "accuracy", "auc"}: accuracy None until a label,
@@ -260,14 +269,22 @@ class FeedbackStore:
                     "accuracy": pairs.correct / pairs.size,
                     "auc": pairs.auc()}
 
-    def pairs(self, model_name: str, version: int) -> tuple:
+    def pairs(self, model_name: str, version: int,
+              since: Optional[float] = None) -> tuple:
         """(scores, labels) numpy copies, oldest first: scores [n] for binary,
-        [n, k] for multi-class; empty arrays before any feedback."""
+        [n, k] for multi-class; empty arrays before any feedback. `since`
+        (epoch seconds): only predictions made then or later, so an A/B test
+        compares both versions over the same period."""
         with self._lock:
             pairs = self._pairs.get((model_name, int(version)))
             if pairs is None:
                 return np.empty(0), np.empty(0, np.int64)
-            return pairs.ordered()
+            return pairs.ordered(since)
+
+    def versions(self) -> list:
+        """[(model, version)] that have joined pairs, sorted."""
+        with self._lock:
+            return sorted(self._pairs)
 
     def pending(self) -> int:
         return len(self._pending)

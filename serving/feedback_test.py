@@ -249,3 +249,18 @@ def test_prediction_log_is_reachable_from_this_module():
     from serving import prediction_log
     assert feedback.PredictionLog is prediction_log.PredictionLog
     assert feedback.iter_log_rows is prediction_log.iter_log_rows
+
+
+def test_pairs_since_keep_only_predictions_made_in_the_window():
+    """An A/B test compares both versions over the rollout's period: rows
+    predicted before it started (labelled during it or not) stay out."""
+    store = FeedbackStore()
+    store.record("old", "m", 1, [0.9, 0.2], predicted_at=100.0)
+    store.record("new", "m", 1, [0.7], predicted_at=200.0)
+    store.add_feedback("new", [1])
+    store.add_feedback("old", [1, 0])       # labelled later, predicted before
+    scores, labels = store.pairs("m", 1, since=150.0)
+    np.testing.assert_allclose(scores, [0.7])
+    np.testing.assert_array_equal(labels, [1])
+    assert len(store.pairs("m", 1)[1]) == 3
+    assert store.versions() == [("m", 1)]

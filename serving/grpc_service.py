@@ -16,7 +16,7 @@ from tensorflow_serving.apis import (classification_pb2, inference_pb2,
                                      regression_pb2)
 
 from serving import examples as examples_lib
-from serving import model_info, signatures as sig, tensor_proto
+from serving import model_info, online, signatures as sig, tensor_proto
 from serving.config import ConfigError, parse_model_config_text
 from serving.core import check_input_names
 from serving.status import (Code, ServingError, from_exception, grpc_code,
@@ -54,20 +54,27 @@ class _Base:
         traffic), run `work(servable)`, retry a canary's model error on
         stable, record the request once."""
         started = attempt = time.perf_counter()
-        name, servable = request_spec.name, None
+        name, servable, request_id = request_spec.name, None, None
         try:
-            key = self.rollout_key(dict(context.invocation_metadata() or ()),
-                                   None) if self.rollout_key else None
+            metadata = dict(context.invocation_metadata() or ())
+            request_id = online.request_id(
+                metadata.get(online.REQUEST_ID_HEADER),
+                make=self.core.online is not None and api != "Regress")
+            if request_id:   # echoed as trailing metadata, errors included
+                context.set_trailing_metadata(
+                    ((online.REQUEST_ID_HEADER, request_id),))
+            key = self.rollout_key(metadata, None) if self.rollout_key \
+                else None
             servable, fallback = self.manager.route(*_spec(request_spec),
                                                     key=key)
             try:
-                result = await work(servable)
+                result = await work(servable, request_id)
             except ServingError as e:
                 if not (e.model_error and fallback is not None):
                     raise
                 self.core.record_attempt(servable, e, attempt)
                 attempt, servable = time.perf_counter(), fallback
-                result = await work(servable)
+                result = await work(servable, request_id)
         except Exception as e:  # every failure is a status, never a trace
             error = from_exception(e)
             self.core.record(name, api, "GRPC", error, started, servable,
@@ -92,7 +99,7 @@ class _Base:
 class PredictionService(_Base, prediction_service_pb2_grpc.PredictionServiceServicer):
 
     async def Predict(self, request, context):
-        async def work(servable):
+        async def work(servable, request_id):
             signature = sig.find_signature(servable.signatures,
                                            request.model_spec.signature_name,
                                            rest=False)
@@ -102,7 +109,7 @@ class PredictionService(_Base, prediction_service_pb2_grpc.PredictionServiceServ
                       for alias, proto in request.inputs.items()}
             key, outputs = await self.core.predict(
                 servable, signature.key, inputs, list(request.output_filter),
-                rest=False, api="Predict")
+                rest=False, api="Predict", request_id=request_id)
             response = predict_pb2.PredictResponse()
             _fill_spec(response.model_spec, servable, key)
             for alias, array in outputs.items():
@@ -112,11 +119,11 @@ class PredictionService(_Base, prediction_service_pb2_grpc.PredictionServiceServ
                                        work)
 
     async def Classify(self, request, context):
-        async def work(servable):
+        async def work(servable, request_id):
             dicts, serialized = examples_lib.from_input_proto(request.input)
             key, rows = await self.core.classify(
                 servable, request.model_spec.signature_name, dicts, serialized,
-                rest=False)
+                rest=False, request_id=request_id)
             response = classification_pb2.ClassificationResponse()
             _fill_spec(response.model_spec, servable, key)
             for row in rows:
@@ -128,7 +135,7 @@ class PredictionService(_Base, prediction_service_pb2_grpc.PredictionServiceServ
                                        work)
 
     async def Regress(self, request, context):
-        async def work(servable):
+        async def work(servable, _request_id):
             dicts, serialized = examples_lib.from_input_proto(request.input)
             key, values = await self.core.regress(
                 servable, request.model_spec.signature_name, dicts, serialized,

@@ -49,6 +49,13 @@ VERSION_REQUEST_LATENCY = ":tfx_prod:serving:version_request_latency"
 # Rollout (serving/rollout.py).
 ROLLOUT_TRAFFIC_PERCENT = ":tfx_prod:serving:rollout_traffic_percent"
 ROLLOUT_DECISIONS = ":tfx_prod:serving:rollout_decisions"
+# Online feedback (serving/online.py): labels joined to predictions by
+# request id; accuracy/AUC over each version's newest joined rows.
+FEEDBACK_LABELS = ":tfx_prod:serving:feedback_labels"
+FEEDBACK_REJECTIONS = ":tfx_prod:serving:feedback_rejections"
+ONLINE_ACCURACY = ":tfx_prod:serving:online_accuracy"
+ONLINE_AUC = ":tfx_prod:serving:online_auc"
+ONLINE_LABELLED_ROWS = ":tfx_prod:serving:online_labelled_rows"
 
 LATENCY_BUCKETS_US = exponential_buckets(10, 1.8, 33)
 EXAMPLE_COUNT_BUCKETS = exponential_buckets(1, 2, 15)
@@ -194,11 +201,36 @@ class Metrics:
                                      ("model_name", "version", "role"))
         self.rollout_decisions = Counter(ROLLOUT_DECISIONS,
                                          ("model_name", "decision"))
+        self.feedback_labels = Counter(FEEDBACK_LABELS,
+                                       ("model_name", "version"))
+        self.feedback_rejections = Counter(FEEDBACK_REJECTIONS,
+                                           ("model_name", "status"))
         self._drift_sources = []       # callables -> [(labels, drift, n, thr)]
+        # callables -> [((model, version), {"n", "accuracy", "auc"})]
+        self._online_sources = []
         self._started = time.time()
 
     def add_drift_source(self, source) -> None:
         self._drift_sources.append(source)
+
+    def add_online_source(self, source) -> None:
+        self._online_sources.append(source)
+
+    def _online_lines(self):
+        """Computed when scraped: AUC is O(n log n), too dear per label."""
+        accuracy = Gauge(ONLINE_ACCURACY, ("model_name", "version"))
+        auc = Gauge(ONLINE_AUC, ("model_name", "version"))
+        rows = Gauge(ONLINE_LABELLED_ROWS, ("model_name", "version"))
+        for source in list(self._online_sources):
+            for (model, version), online in source():
+                labels = (model, str(version))
+                rows.set(labels, online["n"])
+                if online["accuracy"] is not None:
+                    accuracy.set(labels, float(online["accuracy"]))
+                if online["auc"] is not None:
+                    auc.set(labels, float(online["auc"]))
+        for gauge in (accuracy, auc, rows):
+            yield from gauge.lines()
 
     def _drift_lines(self):
         drift = Gauge(FEATURE_DRIFT, ("model_name", "version", "feature",
@@ -228,7 +260,9 @@ class Metrics:
                        self.version_state, self.schema_validation,
                        self.queue_rejections, self.version_request_count,
                        self.version_request_latency, self.rollout_traffic,
-                       self.rollout_decisions):
+                       self.rollout_decisions, self.feedback_labels,
+                       self.feedback_rejections):
             lines.extend(metric.lines())
+        lines.extend(self._online_lines())
         lines.extend(self._drift_lines())
         return "\n".join(lines) + "\n"

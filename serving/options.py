@@ -58,6 +58,7 @@ class ServerOptions:
     drift_window: int = drift.DEFAULT_WINDOW
     allow_versions_without_manifest: bool = False
     trusted_signing_keys: Optional[str] = None   # serving/signing.py
+    decryption_keys: Optional[str] = None        # serving/encryption.py
     # Rollouts (ours; serving/rollout.py).
     enable_rollouts: bool = False
     auto_canary: bool = False
@@ -73,15 +74,47 @@ class ServerOptions:
     rollout_p99_slack_ms: float = _BOUNDS.p99_slack_ms
     rollout_max_confidence_distance: float = _BOUNDS.max_confidence_distance
     allow_remote_admin: bool = False
+    # Online feedback and the A/B evidence a promotion may require (ours;
+    # serving/online.py). Defaults as in serving/feedback.py, abtest.py.
+    enable_feedback: bool = False
+    feedback_max_pending: int = 100_000
+    prediction_log_dir: Optional[str] = None
+    rollout_require: Optional[str] = None     # "accuracy" | "auc"
+    rollout_require_confidence: float = 0.95
+    rollout_require_margin: float = 0.01
+    rollout_require_min_labels: int = 100
+
+    @property
+    def feedback_on(self) -> bool:
+        return self.enable_feedback or bool(self.rollout_require)
+
+    def _check_feedback(self) -> Optional[str]:
+        if self.rollout_require not in (None, "", "accuracy", "auc"):
+            return (f"--rollout_require must be accuracy or auc, got "
+                    f"{self.rollout_require!r}")
+        if self.rollout_require and not self.rollouts_on:
+            return ("--rollout_require gates a rollout's promotion: add "
+                    "--enable_rollouts or --auto_canary")
+        if not 0 < self.rollout_require_confidence < 1:
+            return "--rollout_require_confidence must be in (0, 1), e.g. 0.95"
+        if not 0 <= self.rollout_require_margin < 1:
+            return "--rollout_require_margin must be in [0, 1), e.g. 0.01"
+        if self.rollout_require_min_labels < 1 or self.feedback_max_pending < 1:
+            return ("--rollout_require_min_labels and --feedback_max_pending "
+                    "must be >= 1")
+        return None
+
     @property
     def rollouts_on(self) -> bool:
         return self.enable_rollouts or self.auto_canary
 
     def rollout_bounds(self) -> Bounds:
-        return Bounds(self.rollout_min_requests,
-                      self.rollout_max_error_rate_increase,
-                      self.rollout_max_p99_ratio, self.rollout_p99_slack_ms,
-                      self.rollout_max_confidence_distance)
+        return Bounds(
+            min_requests=self.rollout_min_requests,
+            max_error_rate_increase=self.rollout_max_error_rate_increase,
+            max_p99_ratio=self.rollout_max_p99_ratio,
+            p99_slack_ms=self.rollout_p99_slack_ms,
+            max_confidence_distance=self.rollout_max_confidence_distance)
 
     def resolved_rollout_state_dir(self) -> Optional[str]:
         """--rollout_state_dir, else beside the models on a local disk."""
@@ -115,6 +148,9 @@ class ServerOptions:
             return "--rest_api_timeout_in_ms must be positive"
         if self.max_request_bytes < 1024 or self.max_request_rows < 1:
             return "--max_request_bytes must be >= 1024 and --max_request_rows >= 1"
+        problem = self._check_feedback()
+        if problem:
+            return problem
         if self.rollouts_on:
             return self._check_rollout()
         return None
@@ -176,6 +212,10 @@ _HELP = {
                             "files; when set, only versions signed by one "
                             "of them load (ours; default: "
                             "$TFX_PROD_TRUSTED_SIGNING_KEYS)",
+    "decryption_keys": "AES key file (.kek), or a directory of *.kek files, "
+                       "that decrypt encrypted versions; re-read on every "
+                       "load, so rotations need no restart (ours; default: "
+                       "$TFX_PROD_DECRYPTION_KEYS)",
     "enable_rollouts": "a newly pushed version loads but takes no default "
                        "traffic until `tfx-prod rollout start` (ours)",
     "auto_canary": "roll each newly pushed version out as a canary by itself "
@@ -200,6 +240,25 @@ _HELP = {
                                        "confidence histograms",
     "allow_remote_admin": "accept rollout changes from any address, not "
                           "only loopback (put auth in front first)",
+    "enable_feedback": "remember each predict/classify's probabilities under "
+                       "its X-Request-Id (echoed; made up when absent) so "
+                       "POST /v1/models/NAME/feedback can join labels: "
+                       "online accuracy/AUC per version (ours)",
+    "feedback_max_pending": "unlabelled predictions kept for feedback (the "
+                            "oldest are dropped)",
+    "prediction_log_dir": "append every predicted row (features, score, "
+                          "request id) to rotating JSON-lines files here, "
+                          "for `tfx-prod drift --serving-log` (local disk)",
+    "rollout_require": "accuracy or auc: promote a canary only when labelled "
+                       "feedback shows it no worse than stable (z-test or "
+                       "bootstrap), roll it back when it is significantly "
+                       "worse; implies --enable_feedback",
+    "rollout_require_confidence": "confidence of that test",
+    "rollout_require_margin": "how much worse than stable the canary may be "
+                              "(accuracy or AUC points, e.g. 0.01)",
+    "rollout_require_min_labels": "labelled rows per version before the "
+                                  "test decides (the rollout holds until "
+                                  "then)",
 }
 
 

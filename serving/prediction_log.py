@@ -1,5 +1,8 @@
 """Served traffic as rotating JSON-lines files, for the pipeline to read back.
 
+The server writes it with `--prediction_log_dir DIR` (serving/online.py):
+every row of every successful REST/gRPC predict and classify.
+
 One record per example row:
     {"request_id", "row", "time", "model_name", "version",
      "features": {name: value}, "score"}

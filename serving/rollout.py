@@ -40,11 +40,10 @@ class RolloutError(ValueError):
 
 def parse_steps(text) -> tuple:
     """'5,50,100' -> (5.0, 50.0, 100.0): rising percents ending at 100."""
+    parts = text.split(",") if isinstance(text, str) else text
     try:
-        steps = tuple(float(part) for part in str(text).split(",")
-                      if part.strip()) if isinstance(text, str) else \
-            tuple(float(s) for s in text)
-    except ValueError:
+        steps = tuple(float(part) for part in parts if str(part).strip())
+    except (TypeError, ValueError):  # a JSON body may send any type
         raise RolloutError(f"--steps: not a comma list of percents: {text!r}")
     if not steps or steps[-1] != 100 or any(
             not 0 < s <= 100 for s in steps) or list(steps) != sorted(set(steps)):
@@ -303,11 +302,9 @@ class Rollouts:
             return document
 
     def _verdict(self, state) -> dict:
-        canary = self._windows.get((state.model_name, state.canary))
-        stable = self._windows.get((state.model_name, state.stable))
-        if canary is None or stable is None:
-            self._open_windows(state)
-            return self._verdict(state)
+        # Every running rollout has both windows (_begin, _state open them).
+        canary = self._windows[(state.model_name, state.canary)]
+        stable = self._windows[(state.model_name, state.stable)]
         return judge(canary.summary(), stable.summary(), self.bounds)
 
     def check(self) -> list:
@@ -341,8 +338,10 @@ class Rollouts:
                                         evidence.get("reason", "A/B test"),
                                         numbers=numbers, evidence=evidence)
                 return None            # keep holding: not enough labels yet
-            return self._promote(state, f"within bounds for {hold:g}s at "
-                                 f"{state.percent:g}%", numbers=numbers,
+            reason = f"within bounds for {hold:g}s at {state.percent:g}%"
+            if evidence is not None and evidence.get("reason"):
+                reason += f"; {evidence['reason']}"
+            return self._promote(state, reason, numbers=numbers,
                                  evidence=evidence)
         previous = state.percent
         state.step += 1

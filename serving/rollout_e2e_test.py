@@ -1,6 +1,6 @@
 """Canary rollout in a real server under a bounded loopback load.
 
-One `--auto_canary` server; versions are pushed into its model base while
+An `--auto_canary` server per case; a version is pushed into its model base while
 4 clients (many sticky keys each) send predicts: an erroring, a slow and a
 constant canary are each rolled back by themselves with the reason and the
 numbers recorded, a good one reaches 100% — with zero failed requests in
@@ -15,7 +15,7 @@ import pytest
 from serving import testutil
 from serving.testutil import Load, rest_json, wait_for
 
-pytestmark = pytest.mark.xdist_group("rollout_e2e")  # one base, in order
+pytestmark = pytest.mark.xdist_group("rollout_e2e")  # one server at a time
 MODEL = "taxi_like"
 FLAGS = ("--auto_canary", "--rollout_steps=20,50,100",
          "--rollout_hold_seconds=2", "--rollout_check_seconds=0.3",
@@ -48,9 +48,11 @@ def _wait(server, accept, timeout=180):
     raise AssertionError(f"rollout never got there: {json.dumps(state)[:2000]}")
 
 
-@pytest.fixture(scope="module")
-def base(tmp_path_factory):
-    root = tmp_path_factory.mktemp("rollout") / MODEL
+@pytest.fixture
+def base(tmp_path):
+    """A model base holding version 1 only: each case starts from a known
+    stable, so one case's outcome cannot decide the next one's."""
+    root = tmp_path / MODEL
     _push(str(root), 1)
     return root
 

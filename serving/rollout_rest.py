@@ -44,9 +44,11 @@ def _json(document, status: int = 200) -> Response:
 
 
 class AdminApi:
-    def __init__(self, rollouts, manager, allow_remote: bool = False):
+    def __init__(self, rollouts, manager, allow_remote: bool = False,
+                 online=None):
         self.rollouts, self.manager = rollouts, manager
         self.allow_remote = allow_remote
+        self.online = online      # serving.online.Online: per-version labels
 
     def handle(self, request: Request) -> Optional[Response]:
         """A Response for the paths above, None for any other path."""
@@ -83,6 +85,8 @@ class AdminApi:
 
     def _status(self, name: str, query: str) -> Response:
         document = self.rollouts.status(name)
+        if self.online is not None and self.online.store is not None:
+            document["online"] = self.online.versions(name)
         params = urllib.parse.parse_qs(query)
         if "history" in params:
             try:

@@ -10,6 +10,7 @@ from typing import Optional
 
 from serving import config as config_lib
 from serving import grpc_service, http, json_codec, rest, rollout_rest
+from serving.online import Evidence, Online
 from serving.rollout import Rollouts
 from serving.rollout_state import RolloutStore
 from serving.batching import BatchScheduler
@@ -17,21 +18,28 @@ from serving.core import Limits, ServingCore
 from serving.metrics import Metrics
 from serving.options import ServerOptions
 from serving.servable import load_servable
-from serving import signing
+from serving import encryption, signing
 from serving.versions import ModelManager, State
 
 log = logging.getLogger("serving")
 READY_LINE = "tfx-prod serve: ready"
 
 
-def _rollouts(options: ServerOptions, metrics) -> Optional[Rollouts]:
+def _rollouts(options: ServerOptions, metrics,
+              online: Optional[Online]) -> Optional[Rollouts]:
     if not options.rollouts_on:
         return None
+    evidence = Evidence(
+        online.store, options.rollout_require,
+        confidence=options.rollout_require_confidence,
+        margin=options.rollout_require_margin,
+        min_labels=options.rollout_require_min_labels) \
+        if options.rollout_require else None
     return Rollouts(RolloutStore(options.resolved_rollout_state_dir()),
                     metrics, bounds=options.rollout_bounds(),
                     steps=options.rollout_steps,
                     hold_seconds=options.rollout_hold_seconds,
-                    auto_canary=options.auto_canary)
+                    auto_canary=options.auto_canary, evidence=evidence)
 
 
 def _model_configs(options: ServerOptions) -> list:
@@ -69,7 +77,13 @@ class Server:
             options.batching_parameters_file) if options.enable_batching else None)
         configs = _model_configs(options)
         self.trusted_signing_keys = _trusted_signing_keys(options)
-        self.rollouts = _rollouts(options, self.metrics)
+        self.decryption_keys = encryption.checked_spec(options)
+        self.online = Online(
+            self.metrics, feedback_on=options.feedback_on,
+            max_pending=options.feedback_max_pending,
+            log_dir=options.prediction_log_dir) \
+            if options.feedback_on or options.prediction_log_dir else None
+        self.rollouts = _rollouts(options, self.metrics, self.online)
         load = functools.partial(
             self._load, runtime=options.runtime,
             tags=tuple(t.strip() for t in options.saved_model_tags.split(",")))
@@ -86,7 +100,7 @@ class Server:
             self.manager, self.metrics, self.scheduler,
             Limits(options.max_request_bytes, options.max_request_rows),
             executor_threads=max(4, 2 * (os.cpu_count() or 1)),
-            rollouts=self.rollouts)
+            rollouts=self.rollouts, online=self.online)
         self.rollout_key = rollout_rest.rollout_key_reader(options.rollout_key_header,
                                               options.rollout_key_feature) \
             if self.rollouts else None
@@ -101,13 +115,18 @@ class Server:
             if self.trusted_signing_keys:  # re-read: rotations apply live
                 signing.verify_version(path, signing.load_trusted_keys(
                     self.trusted_signing_keys))
-            servable = load_servable(
-                name, version, path, runtime=runtime, tags=tags,
-                intra_op=self.options.tensorflow_intra_op_parallelism,
-                inter_op=self.options.tensorflow_inter_op_parallelism,
-                drift_window=self.options.drift_window,
-                on_tolerated=lambda model, feature, count:
-                    self.metrics.out_of_domain.inc((model, feature), count))
+            # Signed bytes are the encrypted ones: verify, then decrypt
+            # into ram:// (keys re-read), load, free the plaintext copy.
+            with encryption.decrypted(path, self.decryption_keys) as source:
+                servable = load_servable(
+                    name, version, source, runtime=runtime, tags=tags,
+                    intra_op=self.options.tensorflow_intra_op_parallelism,
+                    inter_op=self.options.tensorflow_inter_op_parallelism,
+                    drift_window=self.options.drift_window,
+                    on_tolerated=lambda model, feature, count:
+                        self.metrics.out_of_domain.inc((model, feature),
+                                                       count))
+            servable.path = path
         except Exception:
             self.metrics.load_attempt_count.inc((path, "FAILED"))
             raise
@@ -180,7 +199,9 @@ class Server:
                                rollout_key=self.rollout_key,
                                admin=rollout_rest.AdminApi(
                                    self.rollouts, self.manager,
-                                   self.options.allow_remote_admin))
+                                   self.options.allow_remote_admin,
+                                   online=self.online),
+                               online=self.online)
             http_server = await http.serve(api.handle, json_codec.error_body,
                                            self.options.host,
                                            self.options.rest_api_port,
@@ -201,11 +222,13 @@ class Server:
             self.rollouts.stop()
         self.manager.stop()
         for server in servers:
-            if isinstance(server, asyncio.AbstractServer):
-                server.close()
-            else:
+            if isinstance(server, grpc_service.grpc.aio.Server):
                 await server.stop(grace=2)
+            else:   # asyncio's or uvloop's (not an AbstractServer) server
+                server.close()
         self.core.close()
+        if self.online is not None:
+            self.online.close()        # flushes the prediction log
 
 
 def run(options: ServerOptions) -> int:

@@ -99,10 +99,14 @@ def slow_half_plus_two(iterations: int = 60):
     return module, {"serving_default": module.predict}
 
 
+SLOW_CANARY_SLEEP_US = 60_000  # tf.data sleeps it twice: ~120 ms a call
+
+
 def taxi_like(bias: float = 0.0, fault: str = None):
     """A small binary classifier over taxi-like raw features. `fault` makes a
-    deliberately bad canary: "constant" (always 0.5), "slow" (a matmul loop
-    first, tens of ms) or "error" (every call fails inside the model)."""
+    deliberately bad canary: "constant" (always 0.5), "slow" (waits
+    SLOW_CANARY_SLEEP_US twice per call, using no CPU) or "error" (every
+    call fails inside the model)."""
     import tensorflow as tf
     spec = {"fare": tf.io.FixedLenFeature([], tf.float32),
             "trip_start_hour": tf.io.FixedLenFeature([], tf.int64),
@@ -123,13 +127,15 @@ def taxi_like(bias: float = 0.0, fault: str = None):
             if fault == "constant":
                 logit = 0.0 * logit
             elif fault == "slow":
-                # Input-dependent, so Grappler cannot fold it at load time.
-                start = tf.ones([256, 256]) + 0.0 * tf.reduce_mean(f["fare"])
-                _, m = tf.while_loop(
-                    lambda i, m: i < 100,
-                    lambda i, m: (i + 1, tf.matmul(m, m) / 256.0),
-                    [tf.constant(0), start])
-                logit += 0.0 * tf.reduce_mean(m)
+                # A wait, not CPU work: a CPU-bound canary in the same
+                # process slows stable as much as itself on 2 cores, and
+                # "2x stable" then never trips (see rollout_stats.py).
+                # tf.data's test-only sleep sits in the graph, fed by the
+                # input so nothing folds it at load time.
+                from tensorflow.python.data.experimental.ops import testing
+                waited = tf.data.Dataset.from_tensors(f["fare"]).apply(
+                    testing.sleep(SLOW_CANARY_SLEEP_US)).get_single_element()
+                logit += 0.0 * tf.reduce_sum(waited)
             elif fault == "error":
                 with tf.control_dependencies([tf.debugging.assert_less(
                         f["fare"], -1e9, message="deliberately failing model")]):
@@ -212,6 +218,37 @@ def write_version(base: str, version: int, module, signatures: dict, *,
     if manifest:
         layout.write_manifest(path)
     return path
+
+
+def version_statuses(server, model: str = "m") -> dict:
+    """{version: (state, error message)} from GET /v1/models/MODEL."""
+    _, body = rest_json(f"{server.url}/v1/models/{model}")
+    return {e["version"]: (e["state"], e["status"].get("error_message", ""))
+            for e in body["model_version_status"]}
+
+
+def encrypt_version(path: str, kek_id: str, kek: bytes, sign=None) -> None:
+    """Encrypts the version at `path` (any gfile URI) in place as the Pusher
+    writes one: every file but serving.encryption.PLAINTEXT sealed with a
+    fresh data key, the envelope, then the manifest of the encrypted bytes
+    (signed with `sign`, serving/signing.signer, if given)."""
+    import tensorflow as tf
+    from serving import encryption
+    sealer = encryption.Sealer(kek_id, kek)
+    for directory, _, files in list(tf.io.gfile.walk(path)):
+        for name in files:
+            file_path = layout.join(directory, name)
+            relative = file_path[len(path):].strip("/")
+            if relative in (layout.MANIFEST_FILE, layout.SIGNATURE_FILE):
+                tf.io.gfile.remove(file_path)
+                continue
+            with tf.io.gfile.GFile(file_path, "rb") as f:
+                sealed = sealer.seal(relative, f.read())
+            tf.io.gfile.remove(file_path)  # ram:// does not truncate
+            with tf.io.gfile.GFile(file_path, "wb") as f:
+                f.write(sealed)
+    encryption.write_envelope(path, sealer.envelope)
+    layout.write_manifest(path, sign=sign)
 
 
 # --- a real server process --------------------------------------------------

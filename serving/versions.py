@@ -296,10 +296,11 @@ class ModelManager:
         return sorted(self._models)
 
     def loadable_versions(self, name: str) -> set:
-        """The complete versions of `name` on disk now."""
-        with self._lock:
-            model = self._models.get(name)
-            return set(self._loadable(model)) if model else set()
+        """The complete versions of `name` on disk now. No lock: the
+        poller holds it for a whole load, and the REST handler asking must
+        not stall the event loop that long (this only reads the disk)."""
+        model = self._models.get(name)
+        return set(self._loadable(model)) if model else set()
 
     def served_versions(self) -> dict:
         """{model: [AVAILABLE versions]}."""

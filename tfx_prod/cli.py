@@ -94,18 +94,22 @@ def build_parser() -> argparse.ArgumentParser:
                     "against the training schema."))
     from tfx_prod import keys
     keys.add_arguments(commands.add_parser(
-        "keys", help="signing keys for pushes: init, rotate, retire, list",
+        "keys", help="signing and encryption keys for pushes: init, rotate, "
+                     "retire, list, rewrap",
         description="Ed25519 keys that sign pushed versions (tfx-prod run "
                     "--signing-key) and that servers trust "
-                    "(--trusted_signing_keys)."))
+                    "(--trusted_signing_keys); with --encryption, AES-256 "
+                    "keys that encrypt them at rest (tfx-prod run "
+                    "--encryption-key, serve --decryption_keys)."))
     from tfx_prod import rollout
     rollout.add_arguments(commands.add_parser(
         "rollout", help="canary rollout on a running server: start, status, "
-                        "promote, abort",
+                        "promote, abort, feedback",
         description="Control and inspect the canary rollout of a running "
                     "`tfx-prod serve --enable_rollouts|--auto_canary`: "
                     "traffic shifts step by step and rolls back by itself "
-                    "when the canary leaves its bounds."))
+                    "when the canary leaves its bounds; `feedback` sends "
+                    "labels for an A/B test on accuracy or AUC."))
     return parser
 
 

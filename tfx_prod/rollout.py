@@ -1,6 +1,7 @@
-"""`tfx-prod rollout start|status|promote|abort`: a client of the server's
-rollout endpoints (serving/rollout_rest.py); the server decides, this
-command only asks and prints."""
+"""`tfx-prod rollout start|status|promote|abort|feedback`: a client of the
+server's rollout endpoints (serving/rollout_rest.py) and of its feedback
+endpoint (serving/online.py); the server decides, this command only asks,
+sends and prints."""
 import argparse
 import json
 import sys
@@ -10,6 +11,7 @@ import urllib.parse
 import urllib.request
 
 DEFAULT_SERVER = "http://127.0.0.1:8501"
+FEEDBACK_BATCH = 500
 
 EPILOG = """\
 examples:
@@ -18,6 +20,8 @@ examples:
   tfx-prod rollout start --canary 1733170000 --steps 5,50,100 --hold 10m
   tfx-prod rollout promote                     # skip the remaining steps
   tfx-prod rollout abort                       # all traffic back to stable
+  tfx-prod rollout feedback labels.jsonl       # join ground truth (JSON lines:
+                                               # {"request_id": ID, "labels": [1, 0]})
 
 Changes are accepted from loopback only (Kubernetes: kubectl port-forward)."""
 
@@ -55,6 +59,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also print every decision so far")
     actions.add_parser("promote", help="make the canary stable now")
     actions.add_parser("abort", help="send all traffic back to stable now")
+    feedback = actions.add_parser(
+        "feedback", help="post a JSON-lines file of labels for served "
+                         "predictions (server with --enable_feedback)")
+    feedback.add_argument("file", metavar="FILE",
+                          help='one {"request_id": ID, "labels": [...]} per '
+                               "line (any tf.io.gfile path)")
+    feedback.add_argument("--batch", type=int, default=FEEDBACK_BATCH,
+                          metavar="N", help="items per request (default: "
+                                            "%(default)s)")
     for action in actions.choices.values():
         action.add_argument("--server", default=DEFAULT_SERVER, metavar="URL",
                             help="the server's REST address (default: "
@@ -91,8 +104,9 @@ def _call(url: str, data: bytes = None) -> dict:
 def _model(args) -> str:
     if args.model:
         return args.model
-    from pipeline import configs, project
-    return project.load(args.config or str(configs.DEFAULT_PROJECT)).model_name
+    from pipeline import configs
+    from tfx_prod.serve import project_model
+    return project_model(args.config or str(configs.DEFAULT_PROJECT))
 
 
 def _clock(epoch) -> str:
@@ -134,9 +148,17 @@ def describe(state: dict) -> list:
     if state.get("rejected"):
         lines.append(f"  rolled back, not auto-canaried again: "
                      f"{', '.join(map(str, state['rejected']))}")
+    lines.extend(_online_lines(state))
     evidence = state.get("evidence")
     if evidence:
-        lines.append(f"  A/B: {evidence.get('reason', evidence)}")
+        verdict = ("passed" if evidence.get("passed") else "worse: rolls back"
+                   if evidence.get("worse") else "holding")
+        p_value = evidence.get("p_value")
+        lines.append(f"  A/B {evidence.get('metric', '')} ({verdict}): p="
+                     f"{'-' if p_value is None else f'{p_value:.3g}'}, n="
+                     f"{evidence.get('n_canary')} canary / "
+                     f"{evidence.get('n_stable')} stable")
+        lines.append(f"    {evidence.get('reason', '')}")
     for event in state.get("history", ()):
         lines.append(f"  {_clock(event['time'])} {event['event']:<8} "
                      f"{event.get('reason', '')}")
@@ -148,6 +170,64 @@ def describe(state: dict) -> list:
     return lines
 
 
+def _online_lines(state: dict) -> list:
+    roles = {str(state.get("stable")): "stable", str(state.get("canary")):
+             "canary"}
+    lines = []
+    for version, online in sorted(state.get("online", {}).items()):
+        auc = online.get("auc")
+        accuracy = online.get("accuracy")
+        lines.append(
+            f"  online {roles.get(version, 'version')} {version}: accuracy "
+            f"{'-' if accuracy is None else f'{accuracy:.4f}'}, AUC "
+            f"{'-' if auc is None else f'{auc:.4f}'} ({online['n']} "
+            "labelled rows)")
+    return lines
+
+
+def post_feedback(url: str, path: str, batch: int) -> dict:
+    """Posts the file's items `batch` at a time -> the summed answers."""
+    from serving.feedback import read_feedback_file
+    items = read_feedback_file(path)
+    total = {"items": len(items), "joined": 0, "rows": 0, "correct": 0,
+             "rejected": []}
+    for start in range(0, len(items), batch):
+        chunk = [{"request_id": rid, "labels": labels}
+                 for rid, labels in items[start:start + batch]]
+        answer = _call(url, json.dumps({"feedback": chunk}).encode())
+        for key in ("joined", "rows", "correct"):
+            total[key] += answer[key]
+        total["rejected"] += [{**r, "index": r["index"] + start}
+                              for r in answer["rejected"]]
+    return total
+
+
+def _feedback(args, url: str) -> int:
+    from serving.status import ServingError
+    if args.batch < 1:
+        print("tfx-prod rollout feedback: --batch must be >= 1",
+              file=sys.stderr)
+        return 2
+    try:
+        total = post_feedback(url, args.file, args.batch)
+    except ServingError as e:      # the file: unreadable or a bad line
+        print(f"tfx-prod rollout feedback: {e.message}", file=sys.stderr)
+        return 2
+    except ServerError as e:
+        print(f"tfx-prod rollout feedback: {e}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(total, indent=2, sort_keys=True))
+    else:
+        print(f"{args.file}: joined {total['joined']} of {total['items']} "
+              f"items ({total['rows']} rows, {total['correct']} predicted "
+              f"right); {len(total['rejected'])} rejected")
+        for rejected in total["rejected"][:10]:
+            print(f"  item {rejected['index'] + 1} (request "
+                  f"{rejected['request_id']}): {rejected['error']}")
+    return 1 if total["rejected"] else 0
+
+
 def main(args) -> int:
     try:
         model = _model(args)
@@ -155,6 +235,8 @@ def main(args) -> int:
         print(f"tfx-prod rollout: {e}; pass --model NAME", file=sys.stderr)
         return 2
     url = f"{args.server.rstrip('/')}/v1/models/{urllib.parse.quote(model)}/rollout"
+    if args.rollout_command == "feedback":
+        return _feedback(args, url[:-len("rollout")] + "feedback")
     try:
         if args.rollout_command == "status":
             document = _call(url + ("?history=0" if args.history else ""))

@@ -65,3 +65,60 @@ def test_unreachable_server_is_a_clear_error(capsys):
     code = cli.main(["rollout", "status", "--server", "http://127.0.0.1:9",
                      "--model", "m"])
     assert code == 1 and "is `tfx-prod serve` running" in capsys.readouterr().err
+
+
+def _predict(server, request_id):
+    body = json.dumps({"instances": testutil.taxi_like_rows(2, seed=5)})
+    status, _ = testutil.call_rest(f"{server.url}/v1/models/m:predict",
+                                   body.encode(),
+                                   headers={"X-Request-Id": request_id})
+    assert status == 200
+
+
+def test_feedback_file_import_and_the_a_b_status(base, tmp_path, capsys):
+    with testutil.ServerProcess(
+            f"--model_base_path={base}", "--model_name=m",
+            "--enable_rollouts", "--rollout_require=accuracy",
+            "--rollout_require_min_labels=5",
+            f"--rollout_state_dir={tmp_path / 'state'}") as server:
+        for request_id in ("r1", "r2"):
+            _predict(server, request_id)
+        labels = tmp_path / "labels.jsonl"
+        labels.write_text('{"request_id": "r1", "labels": [1, 0]}\n\n'
+                          '{"feedback": [{"request_id": "r2", "labels": '
+                          '[0, 0]}, {"request_id": "nope", "labels": [1]}]}\n')
+        code, out, _ = _cli(capsys, server, "feedback", str(labels),
+                            "--batch", "2")
+        assert code == 1, out              # one item was rejected
+        assert "joined 2 of 3 items (4 rows" in out
+        assert "item 3 (request nope): no prediction with request id nope" \
+            in out
+        # Importing it again joins nothing twice.
+        code, out, _ = _cli(capsys, server, "feedback", str(labels), "--json")
+        assert json.loads(out)["joined"] == 0
+        bad = tmp_path / "bad.jsonl"
+        bad.write_text('{"request_id": "r1", "labels": [1, 0]}\n{"x": 1}\n')
+        code, _, err = _cli(capsys, server, "feedback", str(bad))
+        assert code == 2 and f"{bad}:2" in err and "unknown field" in err
+        code, _, err = _cli(capsys, server, "feedback",
+                            str(tmp_path / "absent.jsonl"))
+        assert code == 2 and "cannot read feedback file" in err
+        # Status: online accuracy per version, and the A/B line.
+        code, _, _ = _cli(capsys, server, "start", "--canary", "1",
+                          "--hold", "1h")
+        assert code == 0
+        code, out, _ = _cli(capsys, server, "status")
+        assert "online stable 2: accuracy " in out and "(4 labelled rows)" \
+            in out
+        assert "A/B accuracy (holding): p=-, n=0 canary / 0 stable" in out
+        assert "need ≥ 5 labelled predictions per version" in out
+
+
+def test_feedback_to_a_server_without_it_says_how_to_turn_it_on(
+        base, tmp_path, capsys):
+    labels = tmp_path / "labels.jsonl"
+    labels.write_text('{"request_id": "r1", "labels": [1]}\n')
+    with testutil.ServerProcess(f"--model_base_path={base}",
+                                "--model_name=m") as server:
+        code, _, err = _cli(capsys, server, "feedback", str(labels))
+    assert code == 1 and "--enable_feedback" in err

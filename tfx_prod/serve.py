@@ -11,7 +11,8 @@ import sys
 from pipeline import configs
 
 
-def _project_model(path: str) -> str:
+def project_model(path: str) -> str:
+    """The model name a project file serves under."""
     from pipeline import project
     return project.load(path).model_name
 
@@ -21,7 +22,7 @@ def _bundled_model() -> str:
     project file is not there, e.g. in a trimmed copy of the repo)."""
     from pipeline import project
     try:
-        return _project_model(str(configs.DEFAULT_PROJECT))
+        return project_model(str(configs.DEFAULT_PROJECT))
     except project.ProjectError:
         return "MODEL"
 
@@ -91,7 +92,7 @@ def main(args) -> int:
                      "it or --model_base_path/--model_config_file, not both")
     if not explicit:
         try:
-            name = _project_model(args.config or str(configs.DEFAULT_PROJECT))
+            name = project_model(args.config or str(configs.DEFAULT_PROJECT))
         except project.ProjectError as error:
             return _fail(str(error))
         args.model_base_path = os.path.join(args.home, "serving", name)
