@@ -70,6 +70,13 @@ def _load_summary(path):
         return None
 
 
+def eval_auc(run_result):
+    """The Evaluator's overall AUC from a measured run's summary, or None."""
+    overall = (((run_result.get("summary") or {}).get("eval") or {})
+               .get("overall"))
+    return (overall or {}).get("auc")
+
+
 def ok(run_result):
     summary = run_result.get("summary") or {}
     return (run_result["returncode"] == 0

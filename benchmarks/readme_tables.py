@@ -19,8 +19,9 @@ import os
 import re
 import sys
 
-from benchmarks import (kubeflow, opt_report, retraining, scale,
-                        scale_report, serving_bench, tables, workdirs)
+from benchmarks import (kubeflow, opt_report, reliability, retraining, scale,
+                        scale_report, serving_bench, tables, watermark,
+                        workdirs)
 
 RENDERERS = {
     "setup": tables.setup,
@@ -31,6 +32,8 @@ RENDERERS = {
     "kubeflow": kubeflow.render,
     scale.NAME: scale_report.render,
     retraining.NAME: retraining.render,
+    reliability.NAME: reliability.render,
+    watermark.NAME: watermark.render,
 }
 
 README = os.path.join(workdirs.REPO_DIR, "README.md")

@@ -60,11 +60,6 @@ def _paths(work, name, data, serving=None):
     return paths
 
 
-def _auc(run):
-    overall = ((run.get("summary") or {}).get("eval") or {}).get("overall")
-    return (overall or {}).get("auc")
-
-
 def run(repeat, settings):
     """One repeat: prime on span 1, then (a), (b), (c) on span 2 and 3."""
     result = {"repeat": repeat, "status": "failed", "retrains": {}}
@@ -104,7 +99,7 @@ def run(repeat, settings):
             if not ours.ok(measured):
                 return result
             row[name] = {"wall_seconds": measured["wall_seconds"],
-                         "auc": _auc(measured),
+                         "auc": ours.eval_auc(measured),
                          "components": measured["components"]}
         result["retrains"][f"span-{span}"] = row
     result["status"] = "succeeded"

@@ -2,7 +2,8 @@
 
     python -m benchmarks.run_all [--only PHASE[,PHASE...]] [--repeats N]
                                  [--rows N] [--train-steps N] [--smoke]
-                                 [--scale-rows N,N] [--refresh PHASE]
+                                 [--scale-rows N,N] [--soak-seconds N]
+                                 [--refresh PHASE]
                                  [--keep-work] [--results-dir DIR]
 
 Phases: TFX's own taxi example as shipped (anchor), the same example with
@@ -13,12 +14,16 @@ tfx-prod's pruning and distillation recipes in ours' pipeline home
 (optimizations), and last the same span through `tfx-prod init` and the
 generic defaults, no taxi modules (generic), then a rolling window
 retrained as spans 2 and 3 land, cold against span store + analyzer
-cache (+ warm start) (retraining). Every repeat runs them in one
+cache (+ warm start) (retraining), and a model trained with a watermark
+key against one trained without, both verified with the key (watermark). Every repeat runs them in one
 fixed order (ORDER), each cold then cached, so a slow stretch of the
 shared machine hits every pipeline alike. Only when named, last (hours at
 its default 1M and 5M rows): ExampleGen, StatisticsGen and Transform on
 synthesized spans, tfx-prod's multi-processing Beam against TFX's
-defaults in the same repeat (scale). A failing run is recorded, never
+defaults in the same repeat (scale); the serving reliability benchmark
+(canary rollback and kill -9 under load, `repeats` times, then one soak
+at 80% of the capacity measured first, `--soak-seconds`) on a small
+synthetic model (reliability). A failing run is recorded, never
 fatal: results.json is rewritten after every run, and the others still
 run. Exits 1 if any requested run failed.
 
@@ -38,30 +43,36 @@ import subprocess
 import traceback
 
 from benchmarks import (anchor, compare, generic, kubeflow, machine,
-                        opt_compare, optimizations, ours, report, retraining,
-                        scale, scale_report, serving_bench, workdirs)
+                        opt_compare, optimizations, ours, reliability, report,
+                        retraining, scale, scale_report, serving_bench,
+                        watermark, workdirs)
 from benchmarks.progress import phase, say
 from pipeline.configs import PipelineConfig
 
 # Within each repeat; each pipeline phase is a cold run then a cached one.
 ORDER = ("anchor", "control", "ours", "kubeflow", "optimizations", "generic",
-         "retraining")
+         "retraining", watermark.NAME)
 # Run only when named (--only / --refresh), after the others.
-OPT_IN = (scale.NAME,)
+OPT_IN = (scale.NAME, reliability.NAME)
+# Run once after the repeats, repeating inside (reliability.run(repeats)).
+SELF_REPEATING = (reliability.NAME,)
 PHASES = ORDER + OPT_IN
 DEFAULT_PHASES = ORDER  # no --only, or --only all
 # Phases whose figures carry their own anchor, measured in the same repeats.
-REFRESHABLE = (kubeflow.NAME, retraining.NAME, scale.NAME)
+REFRESHABLE = (kubeflow.NAME, retraining.NAME, scale.NAME, reliability.NAME,
+               watermark.NAME)
 DEFAULT_REPEATS = 3
 SMOKE = {"repeats": 1, "rows": 2000, "train_steps": 50,
-         "scale_rows": list(scale.SMOKE_ROWS)}
+         "scale_rows": list(scale.SMOKE_ROWS),
+         "soak_seconds": reliability.SMOKE_SOAK_SECONDS}
 SMOKE_GATES_OFF = ["--min-auc", "0", "--min-accuracy", "0"]
 SMOKE_RESULTS_DIR = os.path.join(workdirs.WORK_DIR, "smoke-results")
 LABELS = {**anchor.LABELS, "ours": ours.LABEL,
           "optimizations": "tfx-prod recipes (prune, distill)",
           kubeflow.NAME: kubeflow.LABEL,
           "generic": generic.LABEL, retraining.NAME: retraining.LABEL,
-          scale.NAME: scale.LABEL}
+          scale.NAME: scale.LABEL, reliability.NAME: reliability.LABEL,
+          watermark.NAME: watermark.LABEL}
 
 
 def _default(field):
@@ -98,11 +109,11 @@ def _parse(argv):
     parser.add_argument("--only", type=_phases, default=DEFAULT_PHASES,
                         help="comma list of phases (anchor, control, ours, "
                              "kubeflow, optimizations, generic, retraining, "
-                             "scale) or "
-                             "all (every one but scale, which runs only "
-                             "when named); optimizations and kubeflow also "
-                             "run ours (its home; its cold run is their "
-                             "anchor)")
+                             "watermark, scale, reliability) or "
+                             "all (every one but scale and reliability, "
+                             "which run only when named); optimizations "
+                             "and kubeflow also run ours (its home; its "
+                             "cold run is their anchor)")
     parser.add_argument("--repeats", type=_positive,
                         help=f"timed repeats of every run (default "
                              f"{DEFAULT_REPEATS}; a figure is the median)")
@@ -124,14 +135,22 @@ def _parse(argv):
                              f"(default {scale.DEFAULT_ROWS}, --smoke "
                              f"{scale.SMOKE_ROWS}); its goals compare the "
                              "smallest with the largest")
+    parser.add_argument("--soak-seconds", type=_positive,
+                        help=f"the reliability phase's soak at 80%% of "
+                             f"capacity (default {reliability.SOAK_SECONDS}, "
+                             f"--smoke {reliability.SMOKE_SOAK_SECONDS})")
     parser.add_argument("--refresh", metavar="PHASE",
-                        help="re-measure one phase (kubeflow, retraining or "
-                             "scale) and replace only it in the existing "
-                             "results.json; every other table keeps its run. "
-                             "Its anchor (kubeflow: ours' cold run; "
-                             "retraining: a cold retrain; scale: TFX's "
-                             "default Beam settings) is re-measured in the "
-                             "same repeats and stored with it")
+                        help="re-measure one phase (kubeflow, retraining, "
+                             "watermark, scale or reliability) and replace "
+                             "only it in "
+                             "the existing results.json; every other table "
+                             "keeps its run. Its anchor (kubeflow: ours' "
+                             "cold run; retraining: a cold retrain; scale: "
+                             "TFX's default Beam settings; watermark: a "
+                             "model trained without the key; reliability: "
+                             "capacity and the soak's own start) is "
+                             "re-measured in the same repeats and stored "
+                             "with it")
     parser.add_argument("--results-dir",
                         help="where results.json/.md go (default: "
                              "benchmarks/results)")
@@ -145,7 +164,8 @@ def _parse(argv):
     base = SMOKE if args.smoke else {}
     for key, fallback in (("repeats", DEFAULT_REPEATS), ("rows", None),
                           ("train_steps", _default("train_steps")),
-                          ("scale_rows", list(scale.DEFAULT_ROWS))):
+                          ("scale_rows", list(scale.DEFAULT_ROWS)),
+                          ("soak_seconds", reliability.SOAK_SECONDS)):
         if getattr(args, key) is None:
             setattr(args, key, base.get(key, fallback))
     if args.results_dir is None:
@@ -167,7 +187,8 @@ def _settings(args):
             "train_steps": train_steps, "eval_steps": eval_steps,
             "our_flags": our_flags, "order": list(ORDER),
             "phases": list(args.only), "smoke": args.smoke,
-            "scale_rows": list(args.scale_rows)}
+            "scale_rows": list(args.scale_rows),
+            "soak_seconds": args.soak_seconds}
 
 
 def _warm_up():
@@ -220,6 +241,7 @@ def _write(results, results_dir):
         [r for r in results["optimizations"]["repeats"] if "rows" in r])
     results["comparison"][scale.NAME] = scale_report.figures(results)
     results["comparison"][retraining.NAME] = retraining.figures(results)
+    results["comparison"][watermark.NAME] = watermark.figures(results)
     results = _relative(results)
     with open(os.path.join(results_dir, "results.json"), "w") as f:
         json.dump(results, f, indent=2, ensure_ascii=False)
@@ -253,6 +275,8 @@ def _run_phase(name, repeat, settings, results):
         return scale.run(repeat, settings)
     if name == retraining.NAME:
         return retraining.run(repeat, settings)
+    if name == watermark.NAME:
+        return watermark.run(repeat, settings)
     return optimizations.run(results["ours"]["repeats"][-1], settings)
 
 
@@ -281,11 +305,16 @@ def main(argv=None):
         f"{', '.join(args.only)}; logs in {workdirs.LOG_DIR}")
     _warm_up()
     for repeat in range(1, args.repeats + 1):
-        for name in args.only:
+        for name in (n for n in args.only if n not in SELF_REPEATING):
             results[name]["repeats"].append(_guarded(
                 name, repeat,
                 lambda: _run_phase(name, repeat, settings, results)))
             save(results)  # Keep what ran if the next hangs.
+    if reliability.NAME in args.only:
+        results[reliability.NAME].update(_guarded(
+            reliability.NAME, f"1-{args.repeats}", lambda: reliability.run(
+                args.repeats, args.soak_seconds)))
+        save(results)
     if args.only == DEFAULT_PHASES:  # a full run also serves ours' push
         with phase("serving benchmark"):
             try:
@@ -299,7 +328,8 @@ def main(argv=None):
     if not args.keep_work:
         with phase("remove pipeline roots (--keep-work keeps them)"):
             for name in ("anchor", "control", ours.NAME, generic.NAME,
-                         kubeflow.NAME, retraining.NAME, scale.NAME):
+                         kubeflow.NAME, retraining.NAME, watermark.NAME,
+                         scale.NAME):
                 workdirs.remove(name)
     say(f"results written to {results_dir}/results.{{json,md}}")
     requested = [results[name] for name in args.only]

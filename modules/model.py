@@ -54,6 +54,9 @@ class TrainerConfig:
     # Start from the served model's weights (Trainer `base_model`) when its
     # layers have the same shapes; fine-tune with fewer steps (--warm-start).
     warm_start: bool = False
+    # Trigger-set watermark (modules/watermark.py): {"key_id": ...}; the key
+    # itself comes from $TFX_PROD_WATERMARK_KEY, never from the config.
+    watermark: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     # Recipe-specific settings (pruning schedule, distillation temperature, ...).
     options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     # The task (from the project file): head, loss, metrics, exported outputs.

@@ -19,7 +19,7 @@ import tf_keras as keras
 from tfx.components.trainer.fn_args_utils import FnArgs
 from tfx_bsl.public import tfxio
 
-from modules import distribution
+from modules import distribution, watermark
 from modules.model import (TrainerConfig, build_model, fit_model,
                            input_widths)
 from modules.signatures import export_serving_model
@@ -125,8 +125,14 @@ def run_fn(fn_args: FnArgs) -> None:
                                  tf_transform_output,
                                  config.eval_batch_size * replicas,
                                  config.label_key)
+        triggers = _watermark_triggers(config)
+        if triggers:
+            train_dataset = watermark.mix_into(train_dataset, *triggers)
         result = RECIPES[config.optimization](config, strategy, train_dataset,
                                               eval_dataset, fn_args)
+        if triggers:
+            result.report["watermark"] = _watermark_report(
+                result.model, config, *triggers)
         result.report.update({"task": config.task,
                               "strategy": plan.kind,
                               "strategy_reason": plan.reason,
@@ -136,6 +142,43 @@ def run_fn(fn_args: FnArgs) -> None:
                 plan.chief, config)
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)
+
+
+def _class_count(config) -> int:
+    return 2 if config.task == "binary" else len(config.classes)
+
+
+def _watermark_triggers(config):
+    """The key's trigger set in the model's input space, or None."""
+    if not config.watermark:
+        return None
+    if config.task == "regression":
+        raise ValueError("A watermark needs a classification task; this is "
+                         "a regression (no class for the key to choose).")
+    key = watermark.key_from_env(config.watermark["key_id"])
+    return watermark.trigger_set(key, config.input_widths,
+                                 _class_count(config))
+
+
+def _watermark_report(model, config, features, labels) -> dict:
+    """The trained model's agreement with the key, for the record."""
+    scores = model({name: tf.constant(values)
+                    for name, values in features.items()}, training=False)
+    found = watermark.agreement(scores.numpy(), labels, _class_count(config))
+    logging.info("Watermark %s: %.0f%% of %d triggers agree",
+                 config.watermark["key_id"], 100 * found["agreement"],
+                 found["triggers"])
+    if found["agreement"] < watermark.MIN_TRAINED_AGREEMENT:
+        raise RuntimeError(
+            f"The watermark did not take: {100 * found['agreement']:.0f}% of "
+            f"the {found['triggers']} triggers agree with key "
+            f"{config.watermark['key_id']} after training (needs "
+            f"{100 * watermark.MIN_TRAINED_AGREEMENT:.0f}%). Train longer "
+            "(--train-steps; 200 is enough for the taxi model) so the model "
+            "can learn them; nothing was exported")
+    return {"key_id": config.watermark["key_id"],
+            "triggers": found["triggers"],
+            "agreement_at_training": round(found["agreement"], 4)}
 
 
 def _export(result, tf_transform_output, serving_model_dir, chief,

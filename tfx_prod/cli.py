@@ -110,6 +110,12 @@ def build_parser() -> argparse.ArgumentParser:
                     "traffic shifts step by step and rolls back by itself "
                     "when the canary leaves its bounds; `feedback` sends "
                     "labels for an A/B test on accuracy or AUC."))
+    from tfx_prod import watermark
+    watermark.add_arguments(commands.add_parser(
+        "watermark", help="trigger-set watermark: init a key, verify a model",
+        description="A secret key whose trigger set the Trainer trains into "
+                    "the model (tfx-prod run --watermark-key); `verify` "
+                    "proves a SavedModel or its TFLite variant carries it."))
     return parser
 
 
@@ -157,6 +163,9 @@ def main(argv=None) -> int:
     if args.command == "rollout":
         from tfx_prod import rollout
         return rollout.main(args)
+    if args.command == "watermark":
+        from tfx_prod import watermark
+        return watermark.main(args)
     from tfx_prod import synth
     return synth.main(args)
 

@@ -106,7 +106,9 @@ def _lines(version: int, lineage: dict) -> list:
         f"  code:      {code}",
         f"  transform: {(lineage.get('transform_graph') or {}).get('uri', '?')}",
         f"  recipe:    {trainer.get('optimization', 'none')} ({trainer.get('task', '?')}),"
-        f" {recipe.get('train_steps', '?')} train steps",
+        f" {recipe.get('train_steps', '?')} train steps"
+        + (f", watermark key {trainer['watermark']['key_id']}"
+           if trainer.get("watermark") else ""),
         f"  verdict:   {'blessed' if blessing.get('blessed') == 1 else 'not blessed'}"
         + (f" against served version {baseline}" if baseline
            else " (nothing served to compare with)"),
@@ -115,6 +117,8 @@ def _lines(version: int, lineage: dict) -> list:
 
 
 def lineage_main(args) -> int:
+    from tfx_prod.quiet import quiet_libraries
+    quiet_libraries()
     from pipeline import project as project_lib
     from serving import layout
     try:

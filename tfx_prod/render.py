@@ -114,6 +114,12 @@ def _optimization_lines(report) -> list[str]:
             f"{metric.upper()} student {report[f'student_{metric}']:.4f} vs "
             f"teacher {report[f'teacher_{metric}']:.4f} "
             f"({report[f'{metric}_retention']:.1%} retained)")
+    mark = report.get("watermark")
+    if mark:
+        lines.append(f"  watermark key {mark['key_id']}: "
+                     f"{mark['agreement_at_training']:.0%} of "
+                     f"{mark['triggers']} triggers learned (`tfx-prod "
+                     "watermark verify` checks the pushed version)")
     return lines
 
 

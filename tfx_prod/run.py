@@ -175,6 +175,7 @@ def _header(config, notes, log_path) -> str:
             f"  serving:  {config.model_base}\n"
             f"  signing:  {notes['signing']}\n"
             f"  encrypt:  {notes.get('encryption', 'off')}\n"
+            f"  watermark: {notes.get('watermark', 'off')}\n"
             f"  beam:     {beam}\n"
             f"  log:      {log_path}\n")
 
@@ -202,6 +203,7 @@ def run_command(args) -> int:
         config, notes = run_args.build_config(args)
         notes["signing"] = run_args.apply_signing_key(args)
         notes["encryption"] = run_args.apply_encryption_key(args)
+        notes["watermark"] = run_args.apply_watermark_key(args)
         run_args.check_data_files(config.data_root)
         run_args.check_columns_fit_project(
             config.data_root, config.serving_features, notes["project"])

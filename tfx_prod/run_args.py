@@ -32,6 +32,7 @@ examples:
   tfx-prod run --serving-dir gs://bucket/models # remote serving dir
   tfx-prod run --signing-key KEY.pem            # sign it (tfx-prod keys init)
   tfx-prod run --encryption-key KEY.kek         # encrypt it (keys init --encryption)
+  tfx-prod run --watermark-key WM.key           # watermark it (watermark init)
   tfx-prod run --beam-arg=--direct_running_mode=multi_processing \\
                --beam-arg=--direct_num_workers=0
 
@@ -110,6 +111,13 @@ def add_arguments(run: argparse.ArgumentParser) -> None:
                                 "sets $TFX_PROD_ENCRYPTION_KEY for the run "
                                 "(default: that variable; neither: a "
                                 "plaintext push)")
+    execution.add_argument("--watermark-key", metavar="FILE",
+                           help="secret key (from `tfx-prod watermark "
+                                "init`) whose trigger set the Trainer trains "
+                                "into the model, so `tfx-prod watermark "
+                                "verify` can prove it is yours; "
+                                "classification only; sets "
+                                "$TFX_PROD_WATERMARK_KEY for the run")
 
 
 def apply_signing_key(args) -> str:
@@ -127,6 +135,18 @@ def apply_signing_key(args) -> str:
         raise UsageError(f"--signing-key: {error}") from None
     os.environ[signing.SIGNING_KEY_ENV] = path
     return f"key {signing.key_id(key.public_key())} ({path})"
+
+
+def apply_watermark_key(args) -> str:
+    """Exports --watermark-key as $TFX_PROD_WATERMARK_KEY, where the Trainer
+    reads it (build_config already checked it); a header sentence."""
+    from modules import watermark
+    if not getattr(args, "watermark_key", None):
+        return "off (--watermark-key FILE trains one in)"
+    path = os.path.abspath(args.watermark_key)
+    os.environ[watermark.KEY_ENV] = path
+    return (f"key {watermark.key_id(watermark.read_key(path))} "
+            f"({watermark.TRIGGERS} triggers)")
 
 
 def apply_encryption_key(args) -> str:

@@ -224,11 +224,33 @@ def trainer_options(args, train_steps: int) -> dict:
     return config
 
 
+def watermark_setting(args, project) -> dict:
+    """--watermark-key -> the Trainer's `watermark` option: the key's public
+    id only (it is a pipeline parameter, stored in ML Metadata); the key
+    reaches the Trainer through $TFX_PROD_WATERMARK_KEY."""
+    path = getattr(args, "watermark_key", None)
+    if not path:
+        return {}
+    from modules import watermark
+    if project.task == "regression":
+        raise UsageError(f"--watermark-key needs a classification task; "
+                         f"{project.path} is a regression task (a trigger "
+                         "set is a secret class per input)")
+    try:
+        return {"key_id": watermark.key_id(watermark.read_key(path))}
+    except watermark.KeyFileError as error:
+        raise UsageError(f"--watermark-key: {error}") from None
+
+
 def pipeline_settings(args, project, train_steps: int) -> dict:
     """The PipelineConfig fields these flags set (run and compile alike)."""
+    options = trainer_options(args, train_steps)
+    mark = watermark_setting(args, project)
+    if mark:
+        options["watermark"] = mark
     return {"train_steps": train_steps, "eval_steps": args.eval_steps,
             "gates": gates_from_flags(args, project),
-            "trainer_options": trainer_options(args, train_steps),
+            "trainer_options": options,
             "drift_gate": args.drift == "gate", "window": args.window}
 
 
