@@ -6,6 +6,7 @@ process on loopback, concurrency 1/8/64):
   (b) flask-signature  Flask calling the SavedModel signature
   (c) rest-savedmodel  tfx-prod serve REST, SavedModel runtime, batching
   (d) rest-tflite      tfx-prod serve REST, the blessed model.tflite
+      rest-onnx        tfx-prod serve REST, `tfx-prod export onnx`'s model.onnx
   (e) grpc-savedmodel  tfx-prod serve gRPC (asyncio client: wrk has no gRPC)
   (f) flask-constant / ours-constant: each HTTP stack answering a constant
   (g) in-process model calls (the floor)
@@ -34,7 +35,15 @@ WORK = os.path.join(workdirs.WORK_DIR, "serving")
 BATCHING_FILE = os.path.join(workdirs.REPO_DIR, "deploy", "serving",
                              "batching.config")
 STACKS = ("flask-keras", "flask-signature", "rest-savedmodel", "rest-tflite",
-          "grpc-savedmodel", "flask-constant", "ours-constant")
+          "rest-onnx", "grpc-savedmodel", "flask-constant", "ours-constant")
+# Our model-serving stacks: the runtime each runs and its in-process floor.
+RUNTIME_OF = {"rest-savedmodel": "savedmodel", "grpc-savedmodel": "savedmodel",
+              "rest-tflite": "tflite", "rest-onnx": "onnx"}
+PREDICT_STACKS = ("rest-savedmodel", "rest-tflite", "rest-onnx")
+FLOOR_OF = {"rest-savedmodel": "session_call_ms",
+            "rest-tflite": "tflite_call_ms", "rest-onnx": "onnx_call_ms"}
+# Stacks fed Transform outputs (the dense `predict_transformed` signature).
+DENSE_STACKS = ("flask-keras", "rest-tflite", "rest-onnx")
 
 
 def _env():
@@ -60,16 +69,20 @@ def _pushed_version(model_base=None):
 
 def _prepare(pushed):
     """The bench's copy of the version, with the missing-value sentinels the
-    Pusher is to ship (serving/layout.py MISSING_VALUES_FILE)."""
+    Pusher is to ship (serving/layout.py MISSING_VALUES_FILE) and the
+    model.onnx `tfx-prod export onnx` adds."""
     from modules.taxi import features
     from serving import layout
+    from tfx_prod import export
     shutil.rmtree(WORK, ignore_errors=True)
     target = os.path.join(WORK, "models", "taxi", os.path.basename(pushed))
     shutil.copytree(pushed, target)
     if not os.path.exists(os.path.join(target, layout.MISSING_VALUES_FILE)):
         layout.write_missing_values(target, {
             n: features.missing_value(n) for n in features.model_input_features()})
-        layout.write_manifest(target)
+    with open(os.path.join(target, layout.ONNX_FILE), "wb") as f:
+        f.write(export.convert(target)[0])
+    layout.write_manifest(target)
     return target
 
 
@@ -113,7 +126,7 @@ def _in_process(version_dir, raw, transformed, loaded):
     """(g): P50 of one batch-1 call, three ways."""
     import numpy as np
     import tensorflow as tf
-    from serving.runtimes import SavedModelRuntime, TFLiteRuntime
+    from serving.runtimes import OnnxRuntime, SavedModelRuntime, TFLiteRuntime
 
     def p50(call, inputs):
         for item in inputs[:20]:
@@ -132,6 +145,7 @@ def _in_process(version_dir, raw, transformed, loaded):
                for n in specs} for r in raw]
     session = SavedModelRuntime(version_dir)
     tflite = TFLiteRuntime(version_dir)
+    onnx = OnnxRuntime(version_dir)
     np_transformed = [{n: np.array([v], np.float32) for n, v in t.items()}
                       for t in transformed]
     return {
@@ -139,6 +153,8 @@ def _in_process(version_dir, raw, transformed, loaded):
         "session_call_ms": p50(lambda x: session.run(
             "serving_default", x, ("probabilities",)), np_raw),
         "tflite_call_ms": p50(lambda x: tflite.run(
+            "predict_transformed", x, ("probabilities",)), np_transformed),
+        "onnx_call_ms": p50(lambda x: onnx.run(
             "predict_transformed", x, ("probabilities",)), np_transformed),
     }
 
@@ -229,8 +245,7 @@ def _one_repeat(version_dir, bodies, seconds):
     lua_script(transformed_script, "/v1/models/taxi:predict", bodies["transformed"])
     for stack in STACKS:
         port = _free_port()
-        script = transformed_script if stack in ("flask-keras", "rest-tflite") \
-            else raw_script
+        script = transformed_script if stack in DENSE_STACKS else raw_script
         first = (bodies["transformed"] if script == transformed_script
                  else bodies["raw"])[0]
         if stack.startswith("flask") or stack == "ours-constant":
@@ -239,8 +254,7 @@ def _one_repeat(version_dir, bodies, seconds):
             grpc_port = None
         else:
             grpc_port = _free_port()
-            command = _ours(version_dir, port, grpc_port,
-                            "tflite" if stack == "rest-tflite" else "savedmodel")
+            command = _ours(version_dir, port, grpc_port, RUNTIME_OF[stack])
         process = _start(command, port, first)
         try:
             if stack == "grpc-savedmodel":
@@ -260,7 +274,7 @@ def _one_repeat(version_dir, bodies, seconds):
                     max(seconds, 10) if stack == "flask-keras" else seconds)
             if stack.startswith(("rest", "grpc")):
                 rss[stack] = _rss_mb(process)
-            if stack in ("rest-savedmodel", "rest-tflite", "ours-constant"):
+            if stack in (*PREDICT_STACKS, "ours-constant"):
                 result[stack]["half_load"] = _half_load(stack, port, result,
                                                         bodies, seconds)
         finally:
@@ -271,14 +285,14 @@ def _one_repeat(version_dir, bodies, seconds):
 def _half_load(stack, port, result, bodies, seconds):
     """P99 at half the stack's best throughput (open loop, fixed rate)."""
     if stack == "ours-constant":
-        predict = max(("rest-savedmodel", "rest-tflite"),
+        predict = max(PREDICT_STACKS,
                       key=lambda s: result[s][64]["requests_per_s"])
         rate = result[predict]["half_load"]["rate"]
     else:
         rate = max(p["requests_per_s"] for c, p in result[stack].items()
                    if c in CONCURRENCY) / 2
     body_file = os.path.join(WORK, f"{stack}.bodies.json")
-    kind = "transformed" if stack == "rest-tflite" else "raw"
+    kind = "transformed" if stack in DENSE_STACKS else "raw"
     with open(body_file, "w") as f:
         json.dump([b.decode() for b in bodies[kind]], f)
     point = run_child("rate", port, body_file, rate, seconds, 32)
@@ -311,16 +325,15 @@ def _goals(repeats):
         return r["stacks"][stack][c]["requests_per_s"]
 
     def faster(r):
-        return max(("rest-savedmodel", "rest-tflite"), key=lambda s: rps(r, s))
+        return max(PREDICT_STACKS, key=lambda s: rps(r, s))
 
     def half_bound(r):
         stack = faster(r)
-        floor = r["in_process"]["tflite_call_ms" if stack == "rest-tflite"
-                                else "session_call_ms"]
+        floor = r["in_process"][FLOOR_OF[stack]]
         constant = r["stacks"]["ours-constant"]["half_load"]["p99_ms"]
         return r["stacks"][stack]["half_load"]["p99_ms"] / (2 * (floor + constant))
     errors = sum(r["stacks"][s][64]["errors"] for r in repeats
-                 for s in ("rest-savedmodel", "rest-tflite", "grpc-savedmodel"))
+                 for s in RUNTIME_OF)
     return [
         stats.goal("vs_signature", "REST SavedModel >= 10x Flask+signature at "
                    "c=64", per_repeat(lambda r: rps(r, "rest-savedmodel")
@@ -377,7 +390,7 @@ def run(repeats: int = 3, seconds: int = SECONDS, model_base=None) -> dict:
         "half_load": {s: {k: stats.summarize([r["stacks"][s]["half_load"][k]
                                               for r in runs])
                           for k in ("rate", "p99_ms", "errors")}
-                      for s in ("rest-savedmodel", "rest-tflite", "ours-constant")},
+                      for s in (*PREDICT_STACKS, "ours-constant")},
         "goals": _goals(runs),
         "runs": [_jsonable(r) for r in runs],
         "wall_seconds": round(time.monotonic() - started, 1),
@@ -410,7 +423,7 @@ def render_serving_table(results) -> str:
              f"{m['cores']} cores, shared machine.", "",
              "| stack | req/s c=1 | req/s c=8 | req/s c=64 | P50 / P99 ms c=64 | errors c=64 |",
              "|---|---|---|---|---|---|"]
-    for stack in STACKS:
+    for stack in (s for s in STACKS if s in serving["stacks"]):
         points = serving["stacks"][stack]
         lines.append(f"| {stack} | " + " | ".join(
             _cell(points[str(c)]["requests_per_s"]) for c in CONCURRENCY) +
@@ -421,7 +434,8 @@ def render_serving_table(results) -> str:
     lines += ["", "In-process batch-1 call P50 (the floor): signature "
               f"{_cell(floors['signature_call_ms'], '{:.2f}')} ms, Session "
               f"{_cell(floors['session_call_ms'], '{:.2f}')} ms, TFLite "
-              f"{_cell(floors['tflite_call_ms'], '{:.2f}')} ms. Server RSS: " +
+              f"{_cell(floors['tflite_call_ms'], '{:.2f}')} ms, ONNX Runtime "
+              f"{_cell(floors.get('onnx_call_ms'), '{:.2f}')} ms. Server RSS: " +
               ", ".join(f"{k} {_cell(v)} MiB" for k, v in serving["rss_mb"].items()),
               "", "| goal | value | target | met |", "|---|---|---|---|"]
     for goal in serving["goals"]:

@@ -3,6 +3,7 @@
     <model base>/<version>/                 version: a positive integer, TF Serving's rule
         saved_model.pb, variables/, assets/ the SavedModel (what TF Serving loads)
         model.tflite                        the Quantizer's blessed TFLite variant, if any
+        model.onnx                          `tfx-prod export onnx` only: the dense signature
         assets.extra/tfx_prod/              what the pipeline ships beside the model
             schema.pbtxt                    the raw-feature schema the model was trained on
             statistics.pb                   training-split statistics (DatasetFeatureStatisticsList)
@@ -48,6 +49,9 @@ LINEAGE_FILE = f"{META_DIR}/lineage.json"
 MISSING_VALUES_FILE = f"{META_DIR}/missing_values.json"
 SAVED_MODEL_FILE = "saved_model.pb"
 TFLITE_FILE = "model.tflite"
+ONNX_FILE = "model.onnx"
+# model.onnx's metadata entry naming the signature it holds.
+ONNX_SIGNATURE_KEY = "tfx_prod.signature_key"
 
 # Hidden siblings a push writes before publishing: `.<version>.incomplete-…`.
 INCOMPLETE_MARKER = ".incomplete-"
@@ -85,7 +89,7 @@ def version_numbers(model_base: str) -> list[int]:
     return sorted(n for n in numbers if n is not None)
 
 
-def _walk_files(root: str) -> Iterable[str]:
+def walk_files(root: str) -> Iterable[str]:
     """Relative paths ('/'-separated) of every file under `root`."""
     for directory, _, files in tf.io.gfile.walk(root):
         relative = directory[len(root):].strip("/")
@@ -108,7 +112,7 @@ def build_manifest(root: str) -> dict:
     its signature (which signs the manifest, so it cannot be listed) and the
     encryption envelope (which a key rotation rewrites)."""
     files = {}
-    for relative in sorted(_walk_files(root)):
+    for relative in sorted(walk_files(root)):
         if relative in (MANIFEST_FILE, SIGNATURE_FILE, ENCRYPTION_FILE):
             continue
         path = join(root, relative)
@@ -189,7 +193,7 @@ def payload_digest(manifest: dict) -> str:
 def directory_digests(directory: str) -> tuple[str, str]:
     """(model_digest, payload_digest) of a directory that has no manifest."""
     files = {relative: {"sha256": file_digest(join(directory, relative))}
-             for relative in _walk_files(directory)
+             for relative in walk_files(directory)
              if _is_payload(relative)}
     manifest = {"files": files}
     return model_digest(manifest), payload_digest(manifest)

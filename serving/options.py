@@ -16,7 +16,7 @@ _BOUNDS = Bounds()
 DEFAULT_GRPC_PORT = 8500
 DEFAULT_REST_PORT = 8501
 DEFAULT_MODEL_NAME = "default"   # TF Serving's; `tfx-prod serve` passes its own
-RUNTIMES = ("savedmodel", "tflite")
+RUNTIMES = ("savedmodel", "tflite", "onnx")
 DEFAULT_RUNTIME = "savedmodel"
 
 
@@ -200,8 +200,9 @@ _HELP = {
     "load_retry_interval_micros": "wait between load retries",
     "allow_version_labels_for_unavailable_models":
         "let version_labels point at versions not yet AVAILABLE",
-    "runtime": "savedmodel (default) or tflite: the Quantizer's blessed "
-               "model.tflite (TF Serving's --prefer_tflite_model)",
+    "runtime": "savedmodel (default), tflite: the Quantizer's blessed "
+               "model.tflite (TF Serving's --prefer_tflite_model), or onnx: "
+               "model.onnx from `tfx-prod export onnx` (ours)",
     "max_request_bytes": "largest request body (400 body_size above it; ours)",
     "max_request_rows": "most rows/examples per request (400 batch_size; ours)",
     "drift_window": "values per feature in the drift sliding window (ours)",

@@ -6,6 +6,9 @@
 - `TFLiteRuntime` runs the Quantizer's blessed `model.tflite` in the TFLite
   interpreter (one interpreter per thread: it is not thread-safe), serving
   the signatures the flatbuffer holds, like `--prefer_tflite_model`.
+- `OnnxRuntime` runs `model.onnx` (`tfx-prod export onnx`: the dense
+  `predict_transformed` signature) in ONNX Runtime, whose session is
+  thread-safe, under the signature key recorded in the model.
 """
 import threading
 from typing import Optional
@@ -121,8 +124,74 @@ class TFLiteRuntime:
         self._local = threading.local()
 
 
+# ONNX tensor types -> numpy (what `tfx-prod export onnx` can produce).
+_ONNX_DTYPES = {"tensor(float)": np.float32, "tensor(double)": np.float64,
+                "tensor(int32)": np.int32, "tensor(int64)": np.int64,
+                "tensor(bool)": np.bool_}
+
+
+class OnnxRuntime:
+    name = "ONNX"
+
+    def __init__(self, version_dir: str, intra_op: int = 0, inter_op: int = 0):
+        import tensorflow as tf
+        path = layout.join(version_dir, layout.ONNX_FILE)
+        if not tf.io.gfile.exists(path):
+            raise LoadError(
+                f"{version_dir} has no {layout.ONNX_FILE}: make one with "
+                "`tfx-prod export onnx`, or serve it with --runtime "
+                "savedmodel")
+        try:
+            import onnxruntime
+        except ImportError as error:
+            raise LoadError(f"--runtime onnx needs onnxruntime ({error}); "
+                            "it is in requirements.lock") from None
+        with tf.io.gfile.GFile(path, "rb") as f:
+            content = f.read()
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = intra_op
+        options.inter_op_num_threads = inter_op
+        try:
+            self._session = onnxruntime.InferenceSession(
+                content, options, providers=["CPUExecutionProvider"])
+        except Exception as error:  # ORT raises its own Fail/InvalidGraph
+            raise LoadError(f"{path} does not load in ONNX Runtime: "
+                            f"{error}") from None
+        key = self._session.get_modelmeta().custom_metadata_map.get(
+            layout.ONNX_SIGNATURE_KEY)
+        if not key:
+            raise LoadError(f"{path} names no signature key (metadata "
+                            f"{layout.ONNX_SIGNATURE_KEY!r}); re-export it "
+                            "with `tfx-prod export onnx`")
+
+        def specs(values):
+            found = []
+            for value in values:
+                if value.type not in _ONNX_DTYPES:
+                    raise LoadError(f"{path}: {value.name} is {value.type}, "
+                                    "which this server does not feed")
+                found.append((value.name, value.name, dtype_enum_of(
+                    np.empty(0, _ONNX_DTYPES[value.type])),
+                    [d if isinstance(d, int) else -1 for d in value.shape]))
+            return sorted(found)
+        proto = make_signature_def(PREDICT_METHOD,
+                                   specs(self._session.get_inputs()),
+                                   specs(self._session.get_outputs()))
+        self.signature_defs = {key: proto}
+        self.signatures = {key: Signature.from_proto(key, proto)}
+
+    def run(self, key: str, inputs: dict, outputs: tuple) -> dict:
+        del key  # one signature
+        return dict(zip(outputs, self._session.run(list(outputs), inputs)))
+
+    def close(self):
+        self._session = None
+
+
 def load_runtime(kind: str, version_dir: str, *, tags=("serve",),
                  intra_op: int = 0, inter_op: int = 0):
+    if kind == "onnx":
+        return OnnxRuntime(version_dir, intra_op, inter_op)
     if kind == "tflite":
         return TFLiteRuntime(version_dir, num_threads=intra_op or None)
     if kind == "savedmodel":

@@ -153,3 +153,28 @@ def test_refresh_replaces_only_the_kubeflow_phase(recorded, monkeypatch,
     assert merged["comparison"]["kubeflow"]["local_run_over_ours_cold"][
         "median"] == 1.5
     assert "Measured separately" in kubeflow.render(merged)
+
+
+def test_refresh_serving_reruns_only_the_serving_benchmark(recorded,
+                                                          monkeypatch,
+                                                          tmp_path):
+    """`--refresh serving` runs no pipeline phase and serves its own push;
+    only results["serving"] changes."""
+    from benchmarks import serving_bench
+    (tmp_path / "results.json").write_text(json.dumps(recorded))
+    calls = []
+
+    def fake_serving(repeats, model_base=None):
+        calls.append((repeats, model_base))
+        return {"status": "succeeded", "stacks": {}, "marker": "fresh"}
+    monkeypatch.setattr(workdirs, "LOG_DIR", str(tmp_path / "logs"))
+    monkeypatch.setattr(run_all, "_warm_up", lambda: None)
+    monkeypatch.setattr(serving_bench, "run", fake_serving)
+    monkeypatch.setattr(ours, "run", lambda *a: pytest.fail("ours ran"))
+    assert run_all._parse(["--refresh", "serving"]).only == ()
+    assert run_all.main(["--refresh", "serving", "--repeats", "2",
+                         "--keep-work", "--results-dir", str(tmp_path)]) == 0
+    assert calls == [(2, None)]
+    merged = json.loads((tmp_path / "results.json").read_text())
+    assert merged["serving"]["marker"] == "fresh"
+    assert merged["ours"] == recorded["ours"]

@@ -110,6 +110,12 @@ def build_parser() -> argparse.ArgumentParser:
                     "traffic shifts step by step and rolls back by itself "
                     "when the canary leaves its bounds; `feedback` sends "
                     "labels for an A/B test on accuracy or AUC."))
+    from tfx_prod import export
+    export.add_arguments(commands.add_parser(
+        "export", help="export a pushed version: onnx (for serve --runtime "
+                       "onnx)",
+        description="Convert a pushed version's dense signature for another "
+                    "runtime, as a new servable version."))
     from tfx_prod import watermark
     watermark.add_arguments(commands.add_parser(
         "watermark", help="trigger-set watermark: init a key, verify a model",
@@ -163,6 +169,9 @@ def main(argv=None) -> int:
     if args.command == "rollout":
         from tfx_prod import rollout
         return rollout.main(args)
+    if args.command == "export":
+        from tfx_prod import export
+        return export.main(args)
     if args.command == "watermark":
         from tfx_prod import watermark
         return watermark.main(args)

@@ -41,6 +41,46 @@ def add_lineage_arguments(parser: argparse.ArgumentParser) -> None:
                         metavar="FILE", help="project file: the model name")
 
 
+def add_version_arguments(parser: argparse.ArgumentParser) -> None:
+    """[VERSION|DIR] --home --serving-dir --config, for `version_path`."""
+    parser.add_argument("version", nargs="?",
+                        help="pushed version number (default: the newest "
+                             "complete one), or a model directory")
+    parser.add_argument("--home", default=configs.DEFAULT_HOME, metavar="DIR",
+                        help="the `tfx-prod run --home` (default: %(default)s)")
+    parser.add_argument("--serving-dir", metavar="DIR|URI",
+                        help="default: HOME/serving")
+    parser.add_argument("--config", default=str(configs.DEFAULT_PROJECT),
+                        metavar="FILE", help="project file: the model name")
+
+
+def version_path(args) -> str:
+    """The directory of `add_version_arguments`' VERSION: a number under
+    HOME/serving/MODEL (default the newest complete one), or a path.
+    LookupError says what exists instead."""
+    import tensorflow as tf
+    if args.version and not args.version.isdigit():
+        if not tf.io.gfile.isdir(args.version):
+            raise LookupError(f"{args.version} is neither a version number "
+                              "nor a model directory")
+        return args.version
+    from pipeline import project as project_lib
+    from serving import layout
+    try:
+        project = project_lib.load(args.config)
+    except project_lib.ProjectError as error:
+        raise LookupError(str(error)) from None
+    base = layout.join(args.serving_dir or os.path.join(args.home, "serving"),
+                       project.model_name)
+    complete = layout.complete_versions(base)
+    version = int(args.version) if args.version else (
+        complete[-1] if complete else None)
+    if version not in complete:
+        raise LookupError(f"no complete version {version or ''} under {base} "
+                          f"(complete: {', '.join(map(str, complete)) or 'none'})")
+    return layout.version_dir(base, version)
+
+
 def _time(ms) -> str:
     return datetime.datetime.fromtimestamp(
         ms / 1e3, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")

@@ -49,6 +49,8 @@ examples:
   curl localhost:8501/v1/models/{model}/metadata   # signatures + lineage
   curl localhost:8501/monitoring/prometheus/metrics
   tfx-prod serve --runtime tflite                  # the Quantizer's model.tflite
+  tfx-prod serve --runtime onnx --model_base_path=HOME/serving-onnx/{model}
+                                                   # after `tfx-prod export onnx`
   tfx-prod serve --enable_batching --batching_parameters_file=batching.txt
   tfx-prod serve --model_config_file=models.config # several models, labels
 

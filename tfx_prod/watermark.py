@@ -18,6 +18,7 @@ import os
 import sys
 
 from pipeline import configs
+from tfx_prod import history
 
 EXIT_ABSENT, EXIT_USAGE = 1, 2
 DEFAULT_KEY = os.path.join(os.path.expanduser("~"), ".tfx-prod",
@@ -36,17 +37,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                            "(default: %(default)s)")
     verify = commands.add_parser(
         "verify", help="does a version answer the key's trigger set?")
-    verify.add_argument("version", nargs="?",
-                        help="pushed version number (default: the newest "
-                             "complete one), or a model directory")
     verify.add_argument("--watermark-key", default=DEFAULT_KEY, metavar="FILE",
                         help="the key the Trainer used (default: %(default)s)")
-    verify.add_argument("--home", default=configs.DEFAULT_HOME, metavar="DIR",
-                        help="the `tfx-prod run --home` (default: %(default)s)")
-    verify.add_argument("--serving-dir", metavar="DIR|URI",
-                        help="default: HOME/serving")
-    verify.add_argument("--config", default=str(configs.DEFAULT_PROJECT),
-                        metavar="FILE", help="project file: the model name")
+    history.add_version_arguments(verify)
     verify.add_argument("--runtime", choices=("all", "savedmodel", "tflite"),
                         default="all", help="which runtime to ask (default: "
                         "all the version ships)")
@@ -78,7 +71,7 @@ def main(args) -> int:
         return 0
     try:
         key = watermark.read_key(args.watermark_key)
-        path = _version_path(args)
+        path = history.version_path(args)
     except (watermark.KeyFileError, LookupError) as error:
         print(f"tfx-prod watermark: error: {error}", file=sys.stderr)
         return EXIT_USAGE
@@ -94,31 +87,6 @@ def main(args) -> int:
     print(json.dumps(report, indent=2) if args.json else _text(report))
     return 0 if all(r["present"] for r in report["runtimes"].values()) \
         else EXIT_ABSENT
-
-
-def _version_path(args) -> str:
-    """VERSION under HOME/serving/MODEL (as `tfx-prod lineage`), or a path."""
-    import tensorflow as tf
-    if args.version and not args.version.isdigit():
-        if not tf.io.gfile.isdir(args.version):
-            raise LookupError(f"{args.version} is neither a version number "
-                              "nor a model directory")
-        return args.version
-    from pipeline import project as project_lib
-    from serving import layout
-    try:
-        project = project_lib.load(args.config)
-    except project_lib.ProjectError as error:
-        raise LookupError(str(error)) from None
-    base = layout.join(args.serving_dir or os.path.join(args.home, "serving"),
-                       project.model_name)
-    complete = layout.complete_versions(base)
-    version = int(args.version) if args.version else (
-        complete[-1] if complete else None)
-    if version not in complete:
-        raise LookupError(f"no complete version {version or ''} under {base} "
-                          f"(complete: {', '.join(map(str, complete)) or 'none'})")
-    return layout.version_dir(base, version)
 
 
 def _claim(version_dir: str) -> dict:
