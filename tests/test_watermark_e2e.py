@@ -7,10 +7,12 @@ import json
 
 import pytest
 
-from tests.helpers import (MODEL_NAME, TRAIN_STEPS, component_states,
+from modules import watermark
+from tests.helpers import (MODEL_NAME, component_states,
                            tfx_prod, versions)
 
 WATERMARK_STEPS = "200"
+TOO_FEW_STEPS = "5"
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("first_run")]
 
 
@@ -31,8 +33,8 @@ def test_a_watermarked_push_verifies_and_other_models_do_not(fork, small_data,
         assert result.returncode == 0, result.stderr
     [plain] = versions(fork)
     flags = ("--watermark-key", str(key), "--max-auc-regression", "1")
-    # The suite's few steps cannot teach 100 triggers: refused, not pushed.
-    result, summary = tfx_prod("--train-steps", TRAIN_STEPS, *flags,
+    # 5 steps show each trigger to the model less than once: refused.
+    result, summary = tfx_prod("--train-steps", TOO_FEW_STEPS, *flags,
                                home=fork, data=small_data)
     assert result.returncode != 0
     assert "The watermark did not take" in result.stdout + result.stderr
@@ -58,7 +60,10 @@ def test_a_watermarked_push_verifies_and_other_models_do_not(fork, small_data,
         code, report = _verify(fork, version, with_key)
         assert code == 1, report
         for found in report["runtimes"].values():
-            assert not found["present"] and found["agreement"] <= 0.6, found
+            # Chance agreement on 100 random triggers is 50% +- 5 (one
+            # sigma): the bound is the verdict's, not the benchmark's 60%.
+            assert not found["present"], found
+            assert found["agreement"] < watermark.PRESENT_AGREEMENT, found
 
     lineage, _ = tfx_prod(marked, "--home", str(fork), command=("lineage",),
                           home=fork)
