@@ -20,7 +20,7 @@ import re
 import sys
 
 from benchmarks import (kubeflow, opt_report, reliability, retraining, scale,
-                        scale_report, serving_bench, tables, watermark,
+                        scale_report, serving_report, tables, watermark,
                         workdirs)
 
 RENDERERS = {
@@ -28,7 +28,7 @@ RENDERERS = {
     "pipeline": tables.pipeline,
     "tflite-speed": opt_report.quantization,
     "models": opt_report.optimizations,
-    "serving": serving_bench.render_serving_table,
+    "serving": serving_report.render_serving_table,
     "kubeflow": kubeflow.render,
     scale.NAME: scale_report.render,
     retraining.NAME: retraining.render,

@@ -142,6 +142,7 @@ def export_onnx(version_dir: str, out_base: str, version: int,
     """Writes out_base/<version> (the version's files + model.onnx, manifest
     last); returns (its path, the conversion's max abs difference)."""
     import tensorflow as tf
+    from components.pusher import publish
     from serving import encryption, layout, signing
     if encryption.read_envelope(version_dir) is not None:
         raise ExportError("encrypted at rest; export needs the plaintext "
@@ -151,15 +152,8 @@ def export_onnx(version_dir: str, out_base: str, version: int,
         raise ExportError(f"{target} is already exported (delete it to "
                           "export again)")
     content, difference = convert(version_dir)
-    skip = {layout.MANIFEST_FILE, layout.SIGNATURE_FILE,
-            layout.ENCRYPTION_FILE}
-    for relative in layout.walk_files(version_dir):
-        if relative in skip:
-            continue
-        destination = layout.join(target, relative)
-        tf.io.gfile.makedirs(destination.rsplit("/", 1)[0])
-        tf.io.gfile.copy(layout.join(version_dir, relative), destination,
-                         overwrite=True)
+    publish.copy_tree(version_dir, target, skip={
+        layout.MANIFEST_FILE, layout.SIGNATURE_FILE, layout.ENCRYPTION_FILE})
     with tf.io.gfile.GFile(layout.join(target, layout.ONNX_FILE), "wb") as f:
         f.write(content)
     layout.write_manifest(target, sign=signing.signer(private_key)

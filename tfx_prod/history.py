@@ -54,6 +54,19 @@ def add_version_arguments(parser: argparse.ArgumentParser) -> None:
                         metavar="FILE", help="project file: the model name")
 
 
+def _model_base(args) -> str:
+    """SERVING_DIR (default HOME/serving)/MODEL, the project naming MODEL;
+    LookupError if the project file does not load."""
+    from pipeline import project as project_lib
+    from serving import layout
+    try:
+        project = project_lib.load(args.config)
+    except project_lib.ProjectError as error:
+        raise LookupError(str(error)) from None
+    return layout.join(args.serving_dir or os.path.join(args.home, "serving"),
+                       project.model_name)
+
+
 def version_path(args) -> str:
     """The directory of `add_version_arguments`' VERSION: a number under
     HOME/serving/MODEL (default the newest complete one), or a path.
@@ -64,14 +77,8 @@ def version_path(args) -> str:
             raise LookupError(f"{args.version} is neither a version number "
                               "nor a model directory")
         return args.version
-    from pipeline import project as project_lib
     from serving import layout
-    try:
-        project = project_lib.load(args.config)
-    except project_lib.ProjectError as error:
-        raise LookupError(str(error)) from None
-    base = layout.join(args.serving_dir or os.path.join(args.home, "serving"),
-                       project.model_name)
+    base = _model_base(args)
     complete = layout.complete_versions(base)
     version = int(args.version) if args.version else (
         complete[-1] if complete else None)
@@ -159,15 +166,12 @@ def _lines(version: int, lineage: dict) -> list:
 def lineage_main(args) -> int:
     from tfx_prod.quiet import quiet_libraries
     quiet_libraries()
-    from pipeline import project as project_lib
     from serving import layout
     try:
-        project = project_lib.load(args.config)
-    except project_lib.ProjectError as error:
+        base = _model_base(args)
+    except LookupError as error:
         print(f"tfx-prod lineage: error: {error}", file=sys.stderr)
         return EXIT_USAGE
-    base = layout.join(args.serving_dir or os.path.join(args.home, "serving"),
-                       project.model_name)
     complete = layout.complete_versions(base)
     wanted = args.diff or [args.version or (complete[-1] if complete else None)]
     missing = [v for v in wanted if v not in complete]

@@ -203,7 +203,7 @@ def run_command(args) -> int:
         config, notes = run_args.build_config(args)
         notes["signing"] = run_args.apply_signing_key(args)
         notes["encryption"] = run_args.apply_encryption_key(args)
-        notes["watermark"] = run_args.apply_watermark_key(args)
+        notes["watermark"] = run_args.apply_watermark_key(args, config)
         run_args.check_data_files(config.data_root)
         run_args.check_columns_fit_project(
             config.data_root, config.serving_features, notes["project"])

@@ -137,16 +137,16 @@ def apply_signing_key(args) -> str:
     return f"key {signing.key_id(key.public_key())} ({path})"
 
 
-def apply_watermark_key(args) -> str:
+def apply_watermark_key(args, config) -> str:
     """Exports --watermark-key as $TFX_PROD_WATERMARK_KEY, where the Trainer
-    reads it (build_config already checked it); a header sentence."""
+    reads it (build_config already read it and put its id in the Trainer's
+    options); a header sentence."""
     from modules import watermark
-    if not getattr(args, "watermark_key", None):
+    mark = config.trainer_options.get("watermark")
+    if not mark:
         return "off (--watermark-key FILE trains one in)"
-    path = os.path.abspath(args.watermark_key)
-    os.environ[watermark.KEY_ENV] = path
-    return (f"key {watermark.key_id(watermark.read_key(path))} "
-            f"({watermark.TRIGGERS} triggers)")
+    os.environ[watermark.KEY_ENV] = os.path.abspath(args.watermark_key)
+    return f"key {mark['key_id']} ({watermark.TRIGGERS} triggers)"
 
 
 def apply_encryption_key(args) -> str:

@@ -67,7 +67,7 @@ def _copy(source: str, target: str, relative: str, sealer=None) -> None:
         f.write(data)
 
 
-def _copy_tree(source: str, target: str, skip=(), sealer=None) -> None:
+def copy_tree(source: str, target: str, skip=(), sealer=None) -> None:
     """Copies every file under `source` to `target`; `skip` are relative paths."""
     for directory, _, files in _gfile.walk(source):
         relative = directory[len(source):].strip("/")
@@ -91,7 +91,7 @@ def _write_sealed_metadata(target: str, write_metadata, sealer) -> None:
         if _gfile.exists(layout.join(scratch, layout.LINEAGE_FILE)):
             first = (layout.LINEAGE_FILE,)
             _copy(scratch, target, layout.LINEAGE_FILE, sealer)
-        _copy_tree(scratch, target, skip=set(first), sealer=sealer)
+        copy_tree(scratch, target, skip=set(first), sealer=sealer)
     finally:
         _gfile.rmtree(scratch.rsplit("/", 1)[0])
 
@@ -117,7 +117,7 @@ def stage_version(target: str, model_dir: str,
         write_metadata(target)
     else:
         _write_sealed_metadata(target, write_metadata, sealer)
-    _copy_tree(model_dir, target, skip={layout.SAVED_MODEL_FILE},
+    copy_tree(model_dir, target, skip={layout.SAVED_MODEL_FILE},
                sealer=sealer)
     _copy(model_dir, target, layout.SAVED_MODEL_FILE, sealer)
     if sealer is not None:
