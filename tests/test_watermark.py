@@ -99,3 +99,23 @@ def test_mix_into_appends_triggers_to_every_batch_with_their_labels():
             match = np.flatnonzero(np.all(features["hour"] == row, axis=1))
             assert match.size == 1 and labels[match[0]] == label
         assert np.all(batch_x["fare"].numpy()[:8] == -5.0)
+
+
+def test_the_cli_refuses_regression_and_passes_only_the_key_id(tmp_path):
+    """`run --watermark-key`'s check, before anything runs (exit 2)."""
+    import argparse
+    import types
+
+    from tfx_prod.training_args import UsageError, watermark_setting
+    path = str(tmp_path / "wm.key")
+    key = watermark.new_key()
+    watermark.write_key(path, key)
+    args = argparse.Namespace(watermark_key=path)
+    binary = types.SimpleNamespace(task="binary", path="p.yaml")
+    assert watermark_setting(args, binary) == {"key_id": watermark.key_id(key)}
+    assert key.hex() not in repr(watermark_setting(args, binary))
+    with pytest.raises(UsageError, match="classification task"):
+        watermark_setting(args, types.SimpleNamespace(task="regression",
+                                                      path="p.yaml"))
+    assert watermark_setting(argparse.Namespace(watermark_key=None),
+                             binary) == {}

@@ -71,7 +71,7 @@ def test_a_watermarked_push_verifies_and_other_models_do_not(fork, small_data,
     assert (fork / "serving" / MODEL_NAME / marked / "model.tflite").exists()
 
 
-def test_a_regression_project_or_a_bad_key_file_is_refused_before_running(
+def test_a_bad_key_file_is_refused_before_running(
         fork, small_data, tmp_path):
     bad = tmp_path / "bad.key"
     bad.write_text("not a key\n")
